@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lab benchmark clean
+
+install: $(STAMP)
+
+# torch first and pinned: on the reference machines these two wheels are on local
+# disk, and an unpinned torch would pull a multi-GB download elsewhere.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1" || \
+	    $(PY) -m pip install -q "torch>=2.4,<=2.14.1" "torchvision>=0.19,<=0.29.1"
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m vqagan_lib demo
+
+# pytest for the library, nbval (QUICK mode) for the notebooks, in one run.
+test: $(STAMP)
+	VQAGAN_QUICK=1 $(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests -m "not slow"
+
+benchmark: $(STAMP)
+	$(PY) -m vqagan_lib benchmark
+
+lab: $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,lab]"
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) runs reports/quick .pytest_cache

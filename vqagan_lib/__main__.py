@@ -1,0 +1,3 @@
+from vqagan_lib.cli import main
+
+raise SystemExit(main())

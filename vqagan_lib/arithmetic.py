@@ -32,7 +32,7 @@ from vqagan_lib.errors import VQAGanError
 PRECISION = 16  # log2 of every table's total; 16 bits resolves probabilities down to 1.5e-5
 
 
-def _interval(symbols: np.ndarray, cum: np.ndarray, freq: np.ndarray, lo: int, hi: int, shift: int):
+def _interval(symbols: np.ndarray, start: np.ndarray, freq: np.ndarray, lo: int, hi: int, shift: int):
     """Exact (L, W) for symbols[lo:hi]: the interval [L, L+W) in units of 2**-(shift*(hi-lo)).
 
     Concatenation rule: (L_a, W_a) then (L_b, W_b) over n_b symbols gives
@@ -42,12 +42,12 @@ def _interval(symbols: np.ndarray, cum: np.ndarray, freq: np.ndarray, lo: int, h
         low, width = 0, 1
         for i in range(lo, hi):
             s = symbols[i]
-            low = (low << shift) + width * int(cum[i, s])
+            low = (low << shift) + width * int(start[i, s])
             width *= int(freq[i, s])
         return low, width
     mid = (lo + hi) // 2
-    low_a, width_a = _interval(symbols, cum, freq, lo, mid, shift)
-    low_b, width_b = _interval(symbols, cum, freq, mid, hi, shift)
+    low_a, width_a = _interval(symbols, start, freq, lo, mid, shift)
+    low_b, width_b = _interval(symbols, start, freq, mid, hi, shift)
     return (low_a << (shift * (hi - mid))) + width_a * low_b, width_a * width_b
 
 
@@ -58,18 +58,18 @@ def encode(symbols, freqs, precision: int = PRECISION) -> bytes:
     Returns the shortest string of whole bytes whose value lies in the exact interval.
     """
     symbols = np.asarray(symbols, dtype=np.int64).reshape(-1)  # (n,)
-    freqs = np.asarray(freqs, dtype=np.int64).reshape(len(symbols), -1)  # (n, K)
     n = len(symbols)
     if n == 0:
         return b""
+    freqs = np.asarray(freqs, dtype=np.int64).reshape(n, -1)  # (n, K)
     if symbols.min() < 0 or symbols.max() >= freqs.shape[1]:
         raise VQAGanError("arithmetic coder: a symbol lies outside its table")
     if not np.all(freqs.sum(axis=1) == 1 << precision):
         raise VQAGanError(f"arithmetic coder: every table must sum to 2**{precision}")
     if np.any(freqs[np.arange(n), symbols] <= 0):
         raise VQAGanError("arithmetic coder: a symbol has zero frequency in its table")
-    cum = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(freqs, axis=1)], axis=1)  # (n, K+1)
-    low, width = _interval(symbols, cum, freqs, 0, n, precision)
+    start = np.cumsum(freqs, axis=1) - freqs  # (n, K): where each symbol's slice begins
+    low, width = _interval(symbols, start, freqs, 0, n, precision)
     high = low + width - 1  # the last integer inside the interval
     total_bits = precision * n
     # The number in [low, high] with the most trailing zeros: either low itself, or the common
@@ -85,6 +85,30 @@ def encode(symbols, freqs, precision: int = PRECISION) -> bytes:
     return (value >> (total_bits - 8 * n_bytes)).to_bytes(n_bytes, "big") if n_bytes else b""
 
 
+def _decode_into(value: int, freqs, cum, lo: int, hi: int, shift: int, out: np.ndarray) -> None:
+    """Decode symbols lo..hi-1 into `out` from a value in their interval (units 2**-(shift*(hi-lo))).
+
+    Divide and conquer, the mirror of `_interval`: the top bits of the value, value >> (shift*n_b),
+    lie in the first half's interval; then (value - L_a << shift*n_b) // W_a lies in the second's.
+    """
+    if hi - lo <= 64:  # short runs: peel one symbol at a time
+        unit = 1 << (shift * (hi - lo - 1))  # = width so far * 2**(shift * symbols still to come)
+        rest = value  # value minus the low end so far; stays in [0, unit * 2**shift)
+        for i in range(lo, hi):
+            t = rest // unit  # where the value falls in this symbol's table, in [0, 2**shift)
+            s = int(np.searchsorted(cum[i], t, side="right"))
+            if s >= freqs.shape[1] or freqs[i, s] <= 0:
+                raise VQAGanError("arithmetic coder: payload decodes outside the table")
+            out[i] = s
+            rest -= int(cum[i, s] - freqs[i, s]) * unit
+            unit = (unit * int(freqs[i, s])) >> shift if i < hi - 1 else unit
+        return
+    mid = (lo + hi) // 2
+    _decode_into(value >> (shift * (hi - mid)), freqs, cum, lo, mid, shift, out)
+    low_a, width_a = _interval(out, cum - freqs, freqs, lo, mid, shift)
+    _decode_into((value - (low_a << (shift * (hi - mid)))) // width_a, freqs, cum, mid, hi, shift, out)
+
+
 def decode(data: bytes, freqs, precision: int = PRECISION) -> np.ndarray:
     """Inverse of `encode`: the n symbols (n = len(freqs)) whose interval holds `data`.
 
@@ -93,7 +117,7 @@ def decode(data: bytes, freqs, precision: int = PRECISION) -> np.ndarray:
     payloads are rejected rather than decoded into plausible-looking garbage.
     """
     freqs = np.asarray(freqs, dtype=np.int64)  # (n, K)
-    n = freqs.shape[0]
+    n = len(freqs)
     total_bits = precision * n
     if 8 * len(data) > total_bits + 7 or (n == 0 and data):
         raise VQAGanError("arithmetic coder: payload longer than any encoding of this many symbols")
@@ -109,18 +133,7 @@ def decode(data: bytes, freqs, precision: int = PRECISION) -> np.ndarray:
     else:
         value <<= -extra
     symbols = np.empty(n, dtype=np.int64)
-    # Invariant: value - low lies in [0, unit * total) where unit = width * 2**(precision*(n-i-1)).
-    unit = 1 << (precision * (n - 1))
-    rest = value
-    for i in range(n):
-        t = rest // unit  # in [0, 2**precision): where the value falls in this symbol's table
-        s = int(np.searchsorted(cum[i], t, side="right"))
-        if s >= freqs.shape[1] or freqs[i, s] <= 0:
-            raise VQAGanError("arithmetic coder: payload decodes outside the table")
-        start = int(cum[i, s] - freqs[i, s])
-        symbols[i] = s
-        rest -= start * unit
-        unit = (unit * int(freqs[i, s])) >> precision if i < n - 1 else unit * int(freqs[i, s])
+    _decode_into(value, freqs, cum, 0, n, precision, symbols)
     if encode(symbols, freqs, precision) != data:
         raise VQAGanError("arithmetic coder: payload is not the canonical encoding of its symbols")
     return symbols

@@ -1,0 +1,51 @@
+"""Benchmark commands: `benchmark` (the full rate-accuracy comparison) and `demo` (make demo)."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("benchmark", help="measure every codec on easy-VQA test: bits on disk, judged accuracy, PSNR, speed")
+    _add_common(p)
+    p.add_argument("--update-readme", action="store_true", help="rewrite README.md's results section from this run")
+    p.set_defaults(handler=run_benchmark_command)
+    d = subparsers.add_parser("demo", help="compress the test set at every shipped rate point, decode, judge, report (make demo)")
+    _add_common(d)
+    d.set_defaults(handler=run_demo)
+
+
+def _add_common(p) -> None:
+    p.add_argument("--limit-images", type=int, default=None, help="use the first N test images (default: all 1,000; QUICK: 100)")
+    p.add_argument("--codecs", default=None, help="comma-separated checkpoint names (default: every shipped ladder codec)")
+    p.add_argument("--no-classical", action="store_true", help="skip JPEG / WebP / AVIF / JPEG 2000 / JPEG XL")
+    p.add_argument("--out", default="reports", help="output folder (default: reports/)")
+
+
+def _config(args, **extra):
+    from vqagan_lib.benchmark import BenchmarkConfig
+    from vqagan_lib.runtime import is_quick
+
+    limit = args.limit_images if args.limit_images is not None else (100 if is_quick() else None)
+    codecs = tuple(args.codecs.split(",")) if args.codecs else None
+    return BenchmarkConfig(limit_images=limit, codecs=codecs, classical=not args.no_classical, out_dir=args.out, **extra)
+
+
+def run_benchmark_command(args) -> int:
+    from vqagan_lib.benchmark import run_benchmark
+
+    out = run_benchmark(_config(args, update_readme=args.update_readme))
+    print(out["markdown"].split("\n\n")[1])
+    print(f"\nwrote {out['out_dir']}/results.md, results.json, rate_accuracy.png, grid.png")
+    return 0
+
+
+def run_demo(args) -> int:
+    import time
+
+    from vqagan_lib.benchmark import run_benchmark, shipped_ladder
+    from vqagan_lib.errors import VQAGanError
+
+    if not shipped_ladder():
+        raise VQAGanError("data/checkpoints: no shipped ladder codec found (see README: Reproducing the checkpoints)")
+    start = time.perf_counter()
+    out = run_benchmark(_config(args))
+    print(out["markdown"].split("\n\n")[1])
+    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; report in {out['out_dir']}/")
+    return 0

@@ -57,3 +57,15 @@ def test_checkpoint_refuses_wrong_kind_pickle_and_garbage(tmp_path):
         load_checkpoint(tmp_path / "m")
     with pytest.raises(VQAGanError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "nothing")
+
+
+def test_atomic_write_gives_normal_permissions_and_leaves_no_temp(tmp_path):
+    import os
+
+    from vqagan_lib.fileio import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "f.bin", b"abc")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]

@@ -23,10 +23,10 @@ def _fit(seed, latent_dim, spread, fit_steps) -> Codec:
     codec = Codec(CodecConfig(latent_dim=latent_dim, channels=16))
     x = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        y = codec.encoder(x)  # (64, D)
+        y = codec.encode(x)  # (64, D)
         codec.encoder.head.weight.mul_(spread / y.std(dim=0, keepdim=True).t())
         codec.encoder.head.bias.zero_()
-        y = codec.encoder(x)
+        y = codec.encode(x)
     optimizer = torch.optim.Adam(codec.entropy_model.parameters(), lr=0.05, foreach=False)
     for _ in range(fit_steps):
         optimizer.zero_grad()

@@ -35,3 +35,25 @@ def coco_fixture(tmp_path):
     (root / "vqa" / f"v2_OpenEnded_mscoco_{split}_questions.json").write_text(json.dumps({"questions": questions}))
     (root / "vqa" / f"v2_mscoco_{split}_annotations.json").write_text(json.dumps({"annotations": annotations}))
     return root
+
+
+def make_tiny_vilt(folder, labels, words):
+    """A tiny ViLT saved exactly like the public VQA checkpoint: model + processor (tokenizer, image processor)."""
+    import torch
+    from transformers import BertTokenizer, ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(words)
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    processor = ViltProcessor(
+        image_processor=ViltImageProcessor(size={"shortest_edge": 32}, size_divisor=16, image_mean=[0.5, 0.4, 0.3],
+                                           image_std=[0.2, 0.3, 0.4]),
+        tokenizer=BertTokenizer(str(folder / "vocab.txt")),
+    )
+    config = ViltConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, image_size=32, patch_size=16, max_position_embeddings=16,
+                        id2label=dict(enumerate(labels)), label2id={a: i for i, a in enumerate(labels)})
+    torch.manual_seed(0)
+    ViltForQuestionAnswering(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder

@@ -26,7 +26,7 @@ def test_training_forward_is_straight_through_and_rate_is_differentiable():
     codec = tiny_codec(fit_steps=0).train()
     x = random_images(4)
     out = codec(x)
-    y = codec.encoder(x)
+    y = codec.encode(x)
     torch.testing.assert_close(out.latent, torch.round(y).clamp(-15, 15))  # the decoder sees integers
     (out.x_hat.mean() + out.rate_bits.mean()).backward()
     assert codec.encoder.head.weight.grad.abs().sum() > 0  # gradient reached the encoder through rounding

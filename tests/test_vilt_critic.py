@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import make_tiny_vilt
 
 from vqagan_lib.critic import load_critic
 from vqagan_lib.easyvqa import build_vocabulary
@@ -12,22 +13,8 @@ LABELS = ["yes", "no", "red", "circle", "blue", "2"]  # a few VQA answers; "2" i
 @pytest.fixture(scope="module")
 def vilt_dir(tmp_path_factory):
     """A tiny ViLT saved exactly like the public checkpoint: model + processor (tokenizer, image processor)."""
-    from transformers import BertTokenizer, ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
-
-    folder = tmp_path_factory.mktemp("vilt")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "what", "color", "is", "the", "shape", "?", "there", "a", "red", "circle", "not"]
-    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
-    processor = ViltProcessor(
-        image_processor=ViltImageProcessor(size={"shortest_edge": 32}, size_divisor=16, image_mean=[0.5, 0.4, 0.3], image_std=[0.2, 0.3, 0.4]),
-        tokenizer=BertTokenizer(str(folder / "vocab.txt")),
-    )
-    config = ViltConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                        image_size=32, patch_size=16, max_position_embeddings=16,
-                        id2label=dict(enumerate(LABELS)), label2id={a: i for i, a in enumerate(LABELS)})
-    torch.manual_seed(0)
-    ViltForQuestionAnswering(config).save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    words = ["what", "color", "is", "the", "shape", "?", "there", "a", "red", "circle", "not"]
+    return make_tiny_vilt(tmp_path_factory.mktemp("vilt"), LABELS, words)
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ class BenchmarkConfig:
     out_dir: str = "reports"  # results.md, results.json, rate_accuracy.png, grid.png land here
     grid_images: int = 8  # originals shown in the reconstruction grid
     update_readme: bool = False  # rewrite README.md's results section from this run
+    update_cards: bool = False  # write this run's numbers into the shipped codecs' cards (metrics.benchmark)
     progress: bool = True
 
 
@@ -172,7 +173,26 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     (out_dir / "results.md").write_text(summary + "\n")
     if cfg.update_readme:
         report.update_readme(REPO_ROOT / "README.md", summary)
+    if cfg.update_cards:
+        write_card_metrics([r for r in results if r.kind in ROLES], meta)
     return {"results": results, "meta": meta, "markdown": summary, "out_dir": out_dir}
+
+
+def write_card_metrics(results: list[CodecResult], meta: dict) -> None:
+    """Record each shipped codec's benchmark numbers in its card: the card's claims come from a measurement."""
+    import json
+    from dataclasses import asdict
+
+    from vqagan_lib.checkpoint import resolve_checkpoint
+    from vqagan_lib.fileio import atomic_write_text
+
+    for r in results:
+        card_path = resolve_checkpoint(r.name).with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card.setdefault("metrics", {})["benchmark"] = {
+            **{k: v for k, v in asdict(r).items() if k not in ("name", "kind", "setting")},
+            "images": meta["images"], "command": "python -m vqagan_lib benchmark --update-cards"}
+        atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
 
 
 def default_answerers_accuracy(x, split, answerers) -> dict:

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "vqagan_lib.cli_train",
     "vqagan_lib.cli_critic",
     "vqagan_lib.cli_bench",
+    "vqagan_lib.cli_ladder",
 ]
 
 

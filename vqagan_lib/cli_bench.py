@@ -5,6 +5,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("benchmark", help="measure every codec on easy-VQA test: bits on disk, judged accuracy, PSNR, speed")
     _add_common(p)
     p.add_argument("--update-readme", action="store_true", help="rewrite README.md's results section from this run")
+    p.add_argument("--update-cards", action="store_true", help="write this run's numbers into the shipped codecs' cards")
     p.set_defaults(handler=run_benchmark_command)
     d = subparsers.add_parser("demo", help="compress the test set at every shipped rate point, decode, judge, report (make demo)")
     _add_common(d)
@@ -30,7 +31,7 @@ def _config(args, **extra):
 def run_benchmark_command(args) -> int:
     from vqagan_lib.benchmark import run_benchmark
 
-    out = run_benchmark(_config(args, update_readme=args.update_readme))
+    out = run_benchmark(_config(args, update_readme=args.update_readme, update_cards=args.update_cards))
     print(out["markdown"].split("\n\n")[1])
     print(f"\nwrote {out['out_dir']}/results.md, results.json, rate_accuracy.png, grid.png")
     return 0

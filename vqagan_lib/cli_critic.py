@@ -72,36 +72,32 @@ def _finish(out, model_kind: str, metrics: dict) -> None:
     print(f"{model_kind}: test accuracy {metrics['test_accuracy']:.2%} -> {out}.safetensors ({size / 1e6:.2f} MB)")
 
 
-def run_train_critic(args) -> int:
+def _train_and_save(args, cfg, train_fn, save_fn, answerer: str, label: str, log_every: int) -> int:
+    """Train, measure on the test originals, save with a card: the same steps for critic and judge."""
     import torch
 
-    from vqagan_lib.critic import CriticConfig, save_critic, train_critic
-
-    cfg = _config(CriticConfig, args)
     torch.set_num_threads(max(1, args.threads))
-    model, metrics = train_critic(cfg, log_every=100)
-    metrics.update(_test_metrics("critic", model))
+    model, metrics = train_fn(cfg, log_every=log_every)
+    metrics.update(_test_metrics(answerer, model))
     card = {"name": os.path.basename(args.out), "data": DATA_NOTE, "seed": cfg.seed, "metrics": metrics,
             "command": command_line(), "n_parameters": sum(p.numel() for p in model.parameters())}
-    save_critic(model, args.out, card)
-    _finish(args.out, "critic", metrics)
+    save_fn(model, args.out, card)
+    _finish(args.out, label, metrics)
     return 0
+
+
+def run_train_critic(args) -> int:
+    from vqagan_lib.critic import CriticConfig, save_critic, train_critic
+
+    return _train_and_save(args, _config(CriticConfig, args), train_critic, save_critic, "critic", "critic", 100)
 
 
 def run_train_judge(args) -> int:
-    import torch
-
     from vqagan_lib.judge_vilt import JudgeConfig, save_judge, train_judge
 
     cfg = _config(JudgeConfig, args)
-    torch.set_num_threads(max(1, args.threads))
-    model, metrics = train_judge(cfg, log_every=25)
-    metrics.update(_test_metrics("judge_vilt", model))
-    card = {"name": os.path.basename(args.out), "data": DATA_NOTE, "seed": cfg.seed, "metrics": metrics,
-            "command": command_line(), "n_parameters": sum(p.numel() for p in model.parameters())}
-    save_judge(model, args.out, card, cfg)
-    _finish(args.out, "ViLT judge", metrics)
-    return 0
+    return _train_and_save(args, cfg, train_judge, lambda model, out, card: save_judge(model, out, card, cfg),
+                           "judge_vilt", "ViLT judge", 25)
 
 
 def run_evaluate(args) -> int:

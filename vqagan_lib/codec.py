@@ -36,6 +36,10 @@ class CodecConfig:
     model: str = "codec"  # "codec" (quantised, entropy-coded) or "vae" (Gaussian VAE of notebook 01)
     image_size: int = 64  # native resolution; other sizes are resized on the way in and restored on the way out
     latent_dim: int = 16  # a ceiling, not the rate: dims the prior makes deterministic cost 0 bits
+    # A freshly initialised encoder outputs values near 0.003: rounding sends every image to one code,
+    # and the decoder learns nothing until the encoder drifts past +-0.5 (hundreds of steps). A fixed
+    # gain starts the latent a few quantisation bins wide, so the decoder sees information at step 1.
+    latent_gain: float = 4.0  # 16 and 64 were worse: Adam steps on the encoder are multiplied too, latents hit the clamp
     channels: int = 64  # widest conv layer; thinner layers at high resolution keep decoding fast
     support_radius: int = 15  # symbols are integers in [-R, R]; latents beyond are clamped to the ends
     prior_filters: tuple[int, ...] = (3, 3, 3)  # hidden widths of each dim's CDF network (Balle 2017's choice)
@@ -66,12 +70,16 @@ class Codec(nn.Module):
                                              cfg.prior_init_scale, cfg.deterministic_mass)
         self.card: dict = {}  # filled by load_codec
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B,3,S,S) -> the continuous latent y (B, D), before quantisation."""
+        return self.cfg.latent_gain * self.encoder(x)
+
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """The generator G(z): latent (B, D) -> images (B, 3, S, S)."""
         return self.decoder(latent) if self.training else decode_unique(self.decoder, latent)
 
     def forward(self, x: torch.Tensor) -> CodecOutput:
-        y = self.encoder(x)  # (B, D)
+        y = self.encode(x)  # (B, D)
         if self.training:
             rate = self.entropy_model.noisy_bits(y)  # (B,) differentiable estimate
             # Straight-through rounding: the decoder trains on the integers it will be sent,
@@ -95,7 +103,7 @@ class Codec(nn.Module):
     def compress(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B,3,S,S) -> integer symbols (B, D) in [0, K); bitstream.py turns them into bytes."""
         self.entropy_model.check_tables(self.card.get("name", "codec"))
-        return self.entropy_model.quantize(self.encoder(x))
+        return self.entropy_model.quantize(self.encode(x))
 
     @torch.no_grad()
     def decompress(self, symbols: torch.Tensor) -> torch.Tensor:

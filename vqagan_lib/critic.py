@@ -103,14 +103,18 @@ def save_critic(model: Critic, path, card: dict) -> None:
     save_checkpoint(path, model.state_dict(), card)
 
 
-def load_critic(spec: str = "critic-easyvqa") -> nn.Module:
-    """A shipped name ('critic-easyvqa'), a checkpoint path, or 'vilt:/local/dir' -> frozen critic."""
+def load_critic(spec: str = "critic-easyvqa", vocab: Vocabulary | None = None) -> nn.Module:
+    """A shipped name ('critic-easyvqa'), a checkpoint path, or 'vilt:/local/dir' -> frozen critic.
+
+    A ViLT critic answers over the dataset's answers: pass that dataset's `vocab` (e.g. COCO's
+    top-K answers); without one it maps onto easy-VQA's 13 answers.
+    """
     spec = str(spec)
     if spec.startswith("vilt:"):
         from vqagan_lib.easyvqa import build_vocabulary
         from vqagan_lib.vilt_critic import ViltCritic
 
-        return freeze(ViltCritic.from_pretrained(spec[len("vilt:"):], build_vocabulary()))
+        return freeze(ViltCritic.from_pretrained(spec[len("vilt:"):], vocab if vocab is not None else build_vocabulary()))
     tensors, card = load_checkpoint(spec, expected_kind="critic")
     model = Critic(from_dict(CriticConfig, card["config"]), Vocabulary.from_dict(card["vocab"]))
     try:
@@ -119,6 +123,13 @@ def load_critic(spec: str = "critic-easyvqa") -> nn.Module:
         raise VQAGanError(f"{spec}: critic weights do not match its card's config ({str(e).splitlines()[0]})") from None
     model.card = card
     return freeze(model)
+
+
+def one_cycle(opt, cfg, n_images: int, batch: int):
+    """(total steps, one-cycle LR schedule) for `cfg.epochs` passes over n_images, capped by cfg.max_steps."""
+    steps_per_epoch = -(-n_images // batch)
+    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    return total, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.1)
 
 
 def augment(x: torch.Tensor, noise: float, generator: torch.Generator) -> torch.Tensor:
@@ -135,22 +146,16 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
     Batches are made of *images*: the CNN runs once per image and its feature is reused
     for all ~10 questions of that image, which makes training ~10x cheaper on a CPU.
     """
-    from vqagan_lib.easyvqa import build_vocabulary, load_split
+    from vqagan_lib.easyvqa import build_vocabulary, encode_questions, load_split
     from vqagan_lib.runtime import seed_everything
 
     seed_everything(cfg.seed)
     train = load_split("train", limit_images=cfg.limit_images)
     vocab = build_vocabulary()  # always from the full train split, so ids match the shipped models
-    qids = torch.stack([vocab.encode(q) for q in train.questions])  # (N_q,L)
-    answers = torch.tensor([vocab.answer_index(a) for a in train.answers])  # (N_q,)
-    by_image = [[] for _ in range(len(train.images))]
-    for j, r in enumerate(train.question_image.tolist()):
-        by_image[r].append(j)
+    qids, answers, by_image = encode_questions(train, vocab)
     model = Critic(cfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = -(-len(train.images) // cfg.images_per_batch)
-    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.1)
+    total, sched = one_cycle(opt, cfg, len(train.images), cfg.images_per_batch)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, start = 0, time.time()
     model.train()

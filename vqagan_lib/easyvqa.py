@@ -96,6 +96,19 @@ def build_vocabulary(train: VQASplit | None = None) -> Vocabulary:
     return Vocabulary.build(train.questions, answer_list())
 
 
+def encode_questions(data: VQASplit, vocab: Vocabulary):
+    """Question ids (N_q,L), answer indices (N_q,), and each image row's question indices (list of lists).
+
+    Trainers that batch by image (one CNN pass shared by its ~10 questions) start from these.
+    """
+    ids = torch.stack([vocab.encode(q) for q in data.questions])  # (N_q, L)
+    answers = torch.tensor([vocab.answer_index(a) for a in data.answers])  # (N_q,)
+    by_image = [[] for _ in range(len(data.images))]
+    for j, row in enumerate(data.question_image.tolist()):
+        by_image[row].append(j)
+    return ids, answers, by_image
+
+
 class VQADataset(Dataset):
     """Yields (image float32 (3,H,W) in [0,1], question ids (L,), answer index, image id)."""
 

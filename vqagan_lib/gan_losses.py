@@ -87,9 +87,9 @@ def generator_gan_loss(disc: nn.Module, x: torch.Tensor, x_hat: torch.Tensor, re
     `recon` is the reconstruction loss already in the total (the weighted distortion); the
     Dis_l term joins it in the numerator of the adaptive weight. D must be frozen by the caller.
     """
-    logits, features = disc(torch.cat([x, x_hat]))  # one pass: (2B,), (2B,C,h,w); GroupNorm is per image
-    feat_real, feat_fake = features.chunk(2)
-    logits_fake = logits[x.shape[0]:]  # (B,)
+    with torch.no_grad():
+        _, feat_real = disc(x)  # (B,C,h,w) targets only: no graph, so backward passes cover the fake half alone
+    logits_fake, feat_fake = disc(x_hat)  # (B,), (B,C,h,w)
     feat = feature_loss(feat_real, feat_fake)
     g_adv = hinge_g_loss(logits_fake)
     nll = recon + cfg.feature_weight * feat

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
 from vqagan_lib.config import from_dict, to_dict
-from vqagan_lib.critic import augment, freeze
+from vqagan_lib.critic import augment, freeze, one_cycle
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.vocab import Vocabulary
 
@@ -137,22 +137,16 @@ def load_judge(spec: str = "judge-vilt-easyvqa") -> ViltJudge:
 
 def train_judge(cfg: JudgeConfig, log_every: int = 50, log=print) -> tuple[ViltJudge, dict]:
     """Train the tiny ViLT on easy-VQA train questions; return (frozen model, metrics)."""
-    from vqagan_lib.easyvqa import build_vocabulary, load_split
+    from vqagan_lib.easyvqa import build_vocabulary, encode_questions, load_split
     from vqagan_lib.runtime import seed_everything
 
     seed_everything(cfg.seed)
     train = load_split("train", limit_images=cfg.limit_images)
     vocab = build_vocabulary()
-    qids = torch.stack([vocab.encode(q) for q in train.questions])  # (N_q,L)
-    answers = torch.tensor([vocab.answer_index(a) for a in train.answers])  # (N_q,)
+    qids, answers, by_image = encode_questions(train, vocab)
     model = build_judge(cfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    by_image = [[] for _ in range(len(train.images))]
-    for j, r in enumerate(train.question_image.tolist()):
-        by_image[r].append(j)
-    steps_per_epoch = -(-len(train.images) // cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.1)
+    total, sched = one_cycle(opt, cfg, len(train.images), cfg.batch_size)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, start = 0, time.time()
     model.train()

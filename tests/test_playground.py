@@ -45,7 +45,7 @@ def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ladder")
     codec = tiny_codec(folder / "tiny-8", card={"ladder": {"role": "ours", "target_bits": 8}})
     tiny_codec(folder / "tiny-32", card={"ladder": {"role": "ours", "target_bits": 32},
-                                         "metrics": {"stream_bits": 30.5, "judge_rules": 0.8, "judge_vilt": 0.75}})
+                                         "metrics": {"benchmark": {"stream_bits": 30.5, "judge_rules": 0.8, "judge_vilt": 0.75}}})
     spec, critic, vilt, rules = readers(folder)
     pg = Playground(points=ladder_points(folder), critic=critic, judges={"judge_vilt": vilt, "judge_rules": rules},
                     eval_images=8, out_root=tmp_path_factory.mktemp("runs") / "playground", train_images=16,
@@ -54,7 +54,7 @@ def setup(tmp_path_factory):
 
 
 def test_ladder_points_keep_only_our_codecs_by_rate(tmp_path):
-    tiny_codec(tmp_path / "b", card={"ladder": {"role": "ours", "target_bits": 16}, "metrics": {"stream_bits": 15.0}})
+    tiny_codec(tmp_path / "b", card={"ladder": {"role": "ours", "target_bits": 16}, "metrics": {"benchmark": {"stream_bits": 15.0}}})
     tiny_codec(tmp_path / "a", card={"ladder": {"role": "ours", "target_bits": 8}})
     tiny_codec(tmp_path / "abl", card={"ladder": {"role": "ablation", "target_bits": 8}})
     tiny_codec(tmp_path / "plain")

@@ -147,21 +147,34 @@ def run_info(args) -> int:
     return 0
 
 
+def _summary(card: dict) -> tuple[str, str]:
+    """(rate, accuracy) as measured: a codec's benchmark numbers, a critic's or judge's test accuracy."""
+    metrics = card.get("metrics") or {}
+    bench = metrics.get("benchmark")
+    if bench:
+        return (f"{bench['stream_bits']:.1f} bits/image ({bench['file_bits'] / 8:.1f} B/file)",
+                f"rule judge {bench['judge_rules']:.1%}, ViLT judge {bench['judge_vilt']:.1%}, critic {bench['critic']:.1%}")
+    if "val/rate_bits" in metrics:
+        return f"{metrics['val/rate_bits']:.1f} bits/image (held-out, from tables)", "not benchmarked"
+    if "test_accuracy" in metrics:
+        return "-", f"{metrics['test_accuracy']:.2%} on test originals"
+    return "-", "-"
+
+
 def run_models(args) -> int:
     from vqagan_lib.checkpoint import list_checkpoints
 
     rows = []
     for card in list_checkpoints():
-        metrics = card.get("metrics") or {}
+        rate, accuracy = _summary(card)
         rows.append({"name": card["name"], "kind": card.get("kind"), "path": card["path"],
-                     "fingerprint": card.get("fingerprint"), "metrics": metrics})
+                     "fingerprint": card.get("fingerprint"), "rate": rate, "accuracy": accuracy,
+                     "metrics": card.get("metrics") or {}})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
         print("no shipped checkpoints")
     for row in rows:
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in row["metrics"].items() if not isinstance(v, (dict, list)))
-        print(f"{row['name']:28s} {row['kind'] or '?':8s} {shown}")
+        print(f"{row['name']:22s} {row['kind'] or '?':11s} {row['rate']:38s} {row['accuracy']}")
     return 0

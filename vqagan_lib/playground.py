@@ -73,7 +73,9 @@ class PickResult:
 
 def point_from_card(card: dict) -> Point:
     ladder = card.get("ladder") or {}
-    metrics = {k: v for k, v in (card.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    # The benchmark writes its measurements under metrics.benchmark (python -m vqagan_lib benchmark --update-cards).
+    measured = (card.get("metrics") or {}).get("benchmark") or {}
+    metrics = {k: v for k, v in measured.items() if isinstance(v, (int, float))}
     return Point(card["name"], card.get("path") or str(card["name"]), int(card["config"]["latent_dim"]),
                  ladder.get("target_bits"), metrics, "card" if "stream_bits" in metrics else "none")
 

@@ -57,7 +57,7 @@ def plot_rate_accuracy(results: list[CodecResult], path: Path, floor: float | No
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    styles = {"ours": ("o-", "tab:red"), "ablation": ("s--", "tab:gray"), "classical": ("^", "tab:blue")}
+    styles = {"ours": ("o-", "tab:red"), "ablation": ("s", "tab:gray"), "classical": ("^", "tab:blue")}
     for kind, (marker, color) in styles.items():
         group = sorted((r for r in results if r.kind == kind), key=lambda r: r.stream_bits)
         if not group:

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from vqagan_lib.easyvqa import load_split
 from vqagan_lib.judge_rules import RuleJudge, answer, question_kind

@@ -129,6 +129,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     from vqagan_lib.baselines import classical_codecs
     from vqagan_lib.codec import load_codec
     from vqagan_lib.easyvqa import load_split
+    from vqagan_lib.fileio import atomic_write_text
     from vqagan_lib.floor import QuestionOnlyBaseline
     from vqagan_lib.runtime import REPO_ROOT
     from vqagan_lib.shapes import segment
@@ -172,7 +173,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     report.plot_rate_accuracy(results, out_dir / "rate_accuracy.png", floor=floor)
     report.plot_grid(x[: cfg.grid_images], grid, out_dir / "grid.png")
     summary = results_markdown(table, meta, results)
-    (out_dir / "results.md").write_text(summary + "\n")
+    # results.md sits beside the plots, so its image links drop the folder the README needs.
+    atomic_write_text(out_dir / "results.md", summary.replace("](reports/", "](") + "\n")
     if cfg.update_readme:
         report.update_readme(REPO_ROOT / "README.md", summary)
     if cfg.update_cards:

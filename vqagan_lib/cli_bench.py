@@ -38,7 +38,7 @@ def run_benchmark_command(args) -> int:
 
     if args.from_json:
         summary = rerender(args.from_json, update_readme=args.update_readme)
-        atomic_write_text(Path(args.from_json).with_name("results.md"), summary + "\n")
+        atomic_write_text(Path(args.from_json).with_name("results.md"), summary.replace("](reports/", "](") + "\n")
         print(summary)
         return 0
 

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
-from vqagan_lib.config import from_dict, to_dict
+from vqagan_lib.config import to_dict
 from vqagan_lib.critic import augment, freeze, one_cycle
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.vocab import Vocabulary

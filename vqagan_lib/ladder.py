@@ -12,11 +12,11 @@ Introduced in notebooks/05_combined_training.ipynb.
 """
 import dataclasses
 import json
-import shutil
 from dataclasses import dataclass
 
 from vqagan_lib.codec import CodecConfig
 from vqagan_lib.errors import VQAGanError
+from vqagan_lib.fileio import atomic_write_bytes, atomic_write_text
 from vqagan_lib.gan_losses import GANConfig
 from vqagan_lib.runtime import CHECKPOINT_DIR
 from vqagan_lib.train import OptimConfig, RateConfig, TrainConfig, VQAConfig, train
@@ -82,8 +82,9 @@ def ship(result, name: str) -> "object":
     card["ladder"] = {"role": point.role, "target_bits": point.target_bits, "setting": point.setting}
     card["name"] = name
     dst = CHECKPOINT_DIR / f"{name}.safetensors"
-    shutil.copyfile(src, dst)
-    dst.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    # Atomic: an interrupted ship never leaves a half-copied checkpoint that looks valid.
+    atomic_write_bytes(dst, src.read_bytes())
+    atomic_write_text(dst.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
     return dataclasses.replace(result, checkpoint_path=dst)
 
 
@@ -101,5 +102,5 @@ def train_point(name: str, steps: int | None = None, ship_it: bool = True, progr
         card_path = result.checkpoint_path.with_suffix(".json")
         card = json.loads(card_path.read_text())
         card["init_from"] = str(getattr(init, "name", init))
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
     return ship(result, name) if ship_it else result

@@ -13,19 +13,18 @@ DATA_NOTE = "easy-VQA train split (3,600 images; 400 carved out as val by image,
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train-critic", help="train the frozen CNN VQA critic on easy-VQA (CPU minutes)")
-    p.add_argument("--out", default="data/checkpoints/critic-easyvqa", help="checkpoint path without suffix")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
-    p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (small models: more mostly adds overhead)")
-    p.set_defaults(handler=run_train_critic, accepts_overrides=True)
-
-    p = subparsers.add_parser("train-judge", help="train the tiny ViLT judge from scratch (never used in training losses)")
-    p.add_argument("--out", default="data/checkpoints/judge-vilt-easyvqa", help="checkpoint path without suffix")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's, unlike the critic's)")
-    p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (small models: more mostly adds overhead)")
-    p.set_defaults(handler=run_train_judge, accepts_overrides=True)
+    trainers = (
+        ("train-critic", "train the frozen CNN VQA critic on easy-VQA (CPU minutes)", "critic-easyvqa", run_train_critic),
+        ("train-judge", "train the tiny ViLT judge from scratch (never used in training losses)", "judge-vilt-easyvqa",
+         run_train_judge),
+    )
+    for command, help_text, default_name, handler in trainers:
+        p = subparsers.add_parser(command, help=help_text)
+        p.add_argument("--out", default=f"data/checkpoints/{default_name}", help="checkpoint path without suffix")
+        p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+        p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
+        p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (small models: more mostly adds overhead)")
+        p.set_defaults(handler=handler, accepts_overrides=True)
 
     p = subparsers.add_parser("evaluate-answerers", help="accuracy of critic, ViLT judge and rule judge on original images")
     p.add_argument("--critic", default="critic-easyvqa", help="critic: shipped name, checkpoint path or vilt:/local/dir")

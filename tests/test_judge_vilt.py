@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from vqagan_lib.easyvqa import build_vocabulary, load_split
-from vqagan_lib.judge_vilt import JudgeConfig, build_judge, load_judge, save_judge
+from vqagan_lib.easyvqa import encode_questions
+from vqagan_lib.judge_rules import question_kind
+from vqagan_lib.judge_vilt import JudgeConfig, build_judge, load_judge, pick_questions, question_pools, save_judge
 from vqagan_lib.critic import freeze
 from vqagan_lib.vqa_eval import evaluate
 
@@ -36,6 +38,22 @@ def test_padding_is_masked(vocab):
     x = torch.rand(1, 3, 64, 64)
     longer = torch.cat([q, torch.zeros(1, 3, dtype=torch.long)], dim=1)  # more padding must change nothing
     assert torch.allclose(model(x, q), model(x, longer), atol=1e-5)
+
+
+def test_question_curriculum_draws_the_asked_kinds(vocab):
+    split = load_split("train", limit_images=50)
+    pools = question_pools(split.questions, encode_questions(split, vocab)[2])
+    rows = [r for r in range(50) if pools["shape"][r]] * 4  # (images without one fall back to any question)
+    gen = torch.Generator().manual_seed(0)
+
+    def kinds(shapes_only, open_fraction):
+        chosen = pick_questions(rows, shapes_only, open_fraction, pools, gen).tolist()
+        assert all(split.question_image[j] == r for j, r in zip(chosen, rows))  # each image's own question
+        return {question_kind(split.questions[j]) for j in chosen}
+
+    assert kinds(True, 0.0) == {"shape"}
+    assert kinds(False, 1.0) == {"shape", "colour"}
+    assert kinds(False, 0.0) == {"shape", "colour", "yes/no"}
 
 
 def test_shipped_judge_accuracy_on_test_slice():

@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from vqagan_lib.easyvqa import build_vocabulary, load_split
-from vqagan_lib.easyvqa import encode_questions
+from vqagan_lib.easyvqa import build_vocabulary, encode_questions, load_split
 from vqagan_lib.judge_rules import question_kind
 from vqagan_lib.judge_vilt import JudgeConfig, build_judge, load_judge, pick_questions, question_pools, save_judge
 from vqagan_lib.critic import freeze

@@ -172,7 +172,8 @@ def train_judge(cfg: JudgeConfig, log_every: int = 50, log=print) -> tuple[ViltJ
     # Measured: trained on all questions from the start, the tiny ViLT learns colours and the
     # answer priors but never shapes (the shipped judge: shape 35.6%, chance). Shape questions alone
     # first teach the patches to see shapes in a few hundred steps; oversampling the open
-    # questions afterwards keeps both skills while the yes/no questions are learned.
+    # questions afterwards keeps both skills. Yes/no is learned last and slowest (at 2,223
+    # steps still 82.5%, the text-only level; 87.3% at 3,990).
     pools = question_pools(train.questions, by_image)
     model = build_judge(cfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

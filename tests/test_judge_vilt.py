@@ -45,21 +45,21 @@ def test_question_curriculum_draws_the_asked_kinds(vocab):
     rows = [r for r in range(50) if pools["shape"][r]] * 4  # (images without one fall back to any question)
     gen = torch.Generator().manual_seed(0)
 
-    def kinds(shapes_only, open_fraction):
-        chosen = pick_questions(rows, shapes_only, open_fraction, pools, gen).tolist()
+    def kinds(**schedule):
+        chosen = pick_questions(rows, pools, gen, **schedule).tolist()
         assert all(split.question_image[j] == r for j, r in zip(chosen, rows))  # each image's own question
         return {question_kind(split.questions[j]) for j in chosen}
 
-    assert kinds(True, 0.0) == {"shape"}
-    assert kinds(False, 1.0) == {"shape", "colour"}
-    assert kinds(False, 0.0) == {"shape", "colour", "yes/no"}
+    assert kinds(shapes_only=True) == {"shape"}
+    assert kinds(open_fraction=1.0) == {"shape", "colour"}
+    assert kinds() == {"shape", "colour", "yes/no"}
 
 
 def test_shipped_judge_accuracy_on_test_slice():
     judge = load_judge("judge-vilt-easyvqa")
     split = load_split("test", limit_images=60)
     accuracy = evaluate(split.images, split, {"judge": judge})["judge"]
-    # Tied to the card, so a better retrained judge keeps passing. The judge shipped first
-    # reads colours (99.5%) but not yet shapes: 78.7% overall, above the 67% zero-bit floor.
+    # Tied to the card, so a retrained judge is held to its own measured accuracy; never below
+    # 72% (the first shipped judge read colours but not shapes: 78.7%, above the 67% zero-bit floor).
     assert accuracy >= max(0.72, judge.card["metrics"]["test_accuracy"] - 0.05)
     assert judge.card["kind"] == "judge-vilt" and judge.card["metrics"]["test_per_type"]["colour"] >= 0.98

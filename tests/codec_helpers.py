@@ -1,7 +1,7 @@
 """Small seeded codecs for the codec tests: random weights, but tables with real entropy."""
 import torch
 
-from vqagan_lib.codec import Codec, CodecConfig
+from vqagan_lib.models.codec import Codec, CodecConfig
 
 
 def tiny_codec(seed: int = 0, latent_dim: int = 6, spread: float = 2.0, fit_steps: int = 60) -> Codec:

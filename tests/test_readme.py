@@ -3,8 +3,8 @@ import re
 import shlex
 from pathlib import Path
 
-from vqagan_lib.cli import build_parser
-from vqagan_lib.report import README_END, README_START
+from vqagan_lib.apps.cli import build_parser
+from vqagan_lib.evaluation.report import README_END, README_START
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -1,3 +1,3 @@
-from vqagan_lib.cli import main
+from vqagan_lib.apps.cli import main
 
 raise SystemExit(main())

@@ -91,6 +91,32 @@ def load_checkpoint(name_or_path, expected_kind: str | None = None) -> tuple[dic
     return tensors, card
 
 
+def update_card(name_or_path, update) -> dict:
+    """Rewrite a checkpoint's card in place: `update(card)` edits the dict; the weights are not touched.
+
+    The one place a card changes after `save_checkpoint` (ladder tags, where a fine-tune started,
+    benchmark numbers). The write is atomic, so an interrupted update leaves the old card whole.
+    """
+    _, card_path = _paths(resolve_checkpoint(name_or_path))
+    card = load_card(card_path)
+    update(card)
+    atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def copy_checkpoint(src, dst, update=None) -> Path:
+    """Copy a checkpoint (weights and card) to `dst`, editing the copied card with `update(card)`."""
+    src_weights, _ = _paths(resolve_checkpoint(src))
+    dst_weights, dst_card = _paths(dst)
+    card = load_card(src_weights)
+    if update is not None:
+        update(card)
+    # Weights first, card last: an interrupted copy never leaves a card that vouches for missing weights.
+    atomic_write_bytes(dst_weights, src_weights.read_bytes())
+    atomic_write_text(dst_card, json.dumps(card, indent=2) + "\n")
+    return dst_weights
+
+
 def list_checkpoints(folder=CHECKPOINT_DIR) -> list[dict]:
     """Cards of every checkpoint in `folder`, with `path` added, sorted by name."""
     cards = []

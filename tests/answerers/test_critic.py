@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from vqagan_lib.answerers.critic import Critic, CriticConfig, freeze, load_critic, save_critic, train_critic
+from vqagan_lib.data.easyvqa import build_vocabulary, load_split
+from vqagan_lib.errors import VQAGanError
+from vqagan_lib.answerers.vqa_eval import evaluate
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return build_vocabulary()
+
+
+def tiny(vocab):
+    torch.manual_seed(0)
+    return Critic(CriticConfig(channels=4, dim=8, word_dim=8, hidden=8), vocab)
+
+
+def questions(vocab, n):
+    texts = ["what color is the shape?", "is there not a red circle?", "what shape is present?"]
+    return torch.stack([vocab.encode(texts[i % 3]) for i in range(n)])  # (n,L)
+
+
+def test_forward_shape(vocab):
+    logits = tiny(vocab)(torch.rand(3, 3, 64, 64), questions(vocab, 3))
+    assert logits.shape == (3, len(vocab.answers)) == (3, 13)
+
+
+def test_frozen_means_frozen_but_pixels_get_gradients(vocab):
+    model = freeze(tiny(vocab))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(4, 3, 64, 64, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(model(x, questions(vocab, 4)), torch.tensor([5, 0, 2, 1]))
+    loss.backward()
+    assert all(p.grad is None and not p.requires_grad for p in model.parameters())
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert not model.training  # BatchNorm uses its running statistics, dropout is off
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k  # not even BatchNorm statistics moved
+
+
+def test_save_load_round_trip(vocab, tmp_path):
+    model = freeze(tiny(vocab))
+    save_critic(model, tmp_path / "c", {"name": "c"})
+    loaded = load_critic(str(tmp_path / "c"))
+    x, q = torch.rand(2, 3, 64, 64), questions(vocab, 2)
+    assert torch.allclose(model(x, q), loaded(x, q))
+    assert loaded.vocab.words == vocab.words and not any(p.requires_grad for p in loaded.parameters())
+
+
+def test_wrong_kind_is_refused(tmp_path):
+    from vqagan_lib.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "j", {"w": torch.zeros(1)}, {"name": "j", "kind": "codec"})
+    with pytest.raises(VQAGanError, match="expected a 'critic'"):
+        load_critic(str(tmp_path / "j"))
+
+
+def test_train_a_few_steps():
+    cfg = CriticConfig(channels=4, dim=8, word_dim=8, hidden=8, limit_images=16, images_per_batch=8, max_steps=3)
+    model, metrics = train_critic(cfg, log=None)
+    assert metrics["steps"] == 3 and not model.training
+
+
+def test_shipped_critic_accuracy_on_test_slice():
+    critic = load_critic("critic-easyvqa")
+    split = load_split("test", limit_images=100)
+    result = evaluate(split.images, split, {"critic": critic})
+    assert result["critic"] >= 0.98
+    assert critic.card["metrics"]["test_accuracy"] >= 0.99

@@ -1,0 +1,60 @@
+"""Benchmark commands: `benchmark` (the full rate-accuracy comparison) and `demo` (make demo)."""
+import time
+from pathlib import Path
+
+from vqagan_lib.errors import VQAGanError
+from vqagan_lib.evaluation.benchmark import BenchmarkConfig, rerender, run_benchmark, shipped_ladder
+from vqagan_lib.fileio import atomic_write_text
+from vqagan_lib.runtime import is_quick
+
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("benchmark", help="measure every codec on easy-VQA test: bits on disk, judged accuracy, PSNR, speed")
+    _add_common(p)
+    p.add_argument("--update-readme", action="store_true", help="rewrite README.md's results section from this run")
+    p.add_argument("--update-cards", action="store_true", help="write this run's numbers into the shipped codecs' cards")
+    p.add_argument("--from-json", default=None, metavar="RESULTS_JSON",
+                   help="measure nothing: re-render results.md (and, with --update-readme, the README) from a saved run")
+    p.set_defaults(handler=run_benchmark_command)
+    d = subparsers.add_parser("demo", help="compress the test set at every shipped rate point, decode, judge, report (make demo)")
+    _add_common(d)
+    d.set_defaults(handler=run_demo)
+
+
+def _add_common(p) -> None:
+    p.add_argument("--limit-images", type=int, default=None, help="use the first N test images (default: all 1,000; QUICK: 100)")
+    p.add_argument("--codecs", default=None, help="comma-separated checkpoint names (default: every shipped ladder codec)")
+    p.add_argument("--no-classical", action="store_true", help="skip JPEG / WebP / AVIF / JPEG 2000 / JPEG XL")
+    p.add_argument("--out", default="reports", help="output folder (default: reports/)")
+
+
+def _config(args, **extra):
+    limit = args.limit_images if args.limit_images is not None else (100 if is_quick() else None)
+    codecs = tuple(args.codecs.split(",")) if args.codecs else None
+    return BenchmarkConfig(limit_images=limit, codecs=codecs, classical=not args.no_classical, out_dir=args.out, **extra)
+
+
+def run_benchmark_command(args) -> int:
+    if args.from_json:
+        summary = rerender(args.from_json, update_readme=args.update_readme)
+        atomic_write_text(Path(args.from_json).with_name("results.md"), summary.replace("](reports/", "](") + "\n")
+        print(summary)
+        return 0
+
+    out = run_benchmark(_config(args, update_readme=args.update_readme, update_cards=args.update_cards))
+    print(out["markdown"].split("\n\n")[1])
+    print(f"\nwrote {out['out_dir']}/results.md, results.json, rate_accuracy.png, grid.png")
+    return 0
+
+
+def run_demo(args) -> int:
+    if not shipped_ladder():
+        raise VQAGanError("data/checkpoints: no shipped ladder codec found (see README: Reproducing the checkpoints)")
+    start = time.perf_counter()
+    # The demo keeps WebP q0 as the one classical reference: the full set (AVIF and JPEG XL are slow
+    # encoders) is `benchmark`'s job, and the demo should finish in a few minutes on a CPU.
+    out = run_benchmark(_config(args, classical_names=("WebP q0",)))
+    print(out["markdown"].split("\n\n")[1])
+    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; report in {out['out_dir']}/")
+    return 0

@@ -1,0 +1,102 @@
+"""Critic and judge commands: `train-critic`, `train-judge`, `evaluate-answerers`.
+
+Each training command writes NAME.safetensors + NAME.json whose card records the exact
+command line and test accuracies measured by vqa_eval on the original test images.
+"""
+import dataclasses
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from vqagan_lib.answerers.critic import CriticConfig, load_critic, save_critic, train_critic
+from vqagan_lib.answerers.judge_rules import RuleJudge
+from vqagan_lib.answerers.judge_vilt import JudgeConfig, load_judge, save_judge, train_judge
+from vqagan_lib.answerers.vqa_eval import evaluate, format_results
+from vqagan_lib.config import apply_overrides
+from vqagan_lib.data.easyvqa import load_split
+from vqagan_lib.errors import VQAGanError
+
+DATA_NOTE = "easy-VQA train split (3,600 images; 400 carved out as val by image, seed 0); metrics on the 1,000 test originals"
+
+
+def register(subparsers) -> None:
+    trainers = (
+        ("train-critic", "train the frozen CNN VQA critic on easy-VQA (CPU minutes)", "critic-easyvqa", run_train_critic),
+        ("train-judge", "train the tiny ViLT judge from scratch (never used in training losses)", "judge-vilt-easyvqa",
+         run_train_judge),
+    )
+    for command, help_text, default_name, handler in trainers:
+        p = subparsers.add_parser(command, help=help_text)
+        p.add_argument("--out", default=f"data/checkpoints/{default_name}", help="checkpoint path without suffix")
+        p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
+        p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
+        p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (small models: more mostly adds overhead)")
+        p.set_defaults(handler=handler, accepts_overrides=True)
+
+    p = subparsers.add_parser("evaluate-answerers", help="accuracy of critic, ViLT judge and rule judge on original images")
+    p.add_argument("--critic", default="critic-easyvqa", help="critic: shipped name, checkpoint path or vilt:/local/dir")
+    p.add_argument("--judge", default="judge-vilt-easyvqa", help="ViLT judge: shipped name or checkpoint path")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--limit-images", type=int, default=None, help="only the first N images of the split")
+    p.set_defaults(handler=run_evaluate)
+
+
+def command_line() -> str:
+    """The command as the user typed it (`vqagan ...` or `python -m vqagan_lib ...`)."""
+    prog = "vqagan" if os.path.basename(sys.argv[0]) == "vqagan" else "python -m vqagan_lib"
+    return f"{prog} {shlex.join(sys.argv[1:])}"
+
+
+def _config(cls, args):
+    cfg = apply_overrides(cls(), args.overrides)
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise VQAGanError(f"--epochs must be at least 1, got {args.epochs}")
+        cfg = dataclasses.replace(cfg, epochs=args.epochs)
+    return cfg
+
+
+def _test_metrics(name: str, model) -> dict:
+    test = load_split("test")
+    result = evaluate(test.images, test, {name: model})
+    return {"test_accuracy": round(result[name], 5), "test_per_type": {k: round(v, 5) for k, v in result["per_type"][name].items()}}
+
+
+def _finish(out, model_kind: str, metrics: dict) -> None:
+    size = Path(f"{out}.safetensors").stat().st_size
+    print(f"{model_kind}: test accuracy {metrics['test_accuracy']:.2%} -> {out}.safetensors ({size / 1e6:.2f} MB)")
+
+
+def _train_and_save(args, cfg, train_fn, save_fn, answerer: str, label: str, log_every: int) -> int:
+    """Train, measure on the test originals, save with a card: the same steps for critic and judge."""
+    torch.set_num_threads(max(1, args.threads))
+    model, metrics = train_fn(cfg, log_every=log_every)
+    metrics.update(_test_metrics(answerer, model))
+    card = {"name": os.path.basename(args.out), "data": DATA_NOTE, "seed": cfg.seed, "metrics": metrics,
+            "command": command_line(), "n_parameters": sum(p.numel() for p in model.parameters())}
+    save_fn(model, args.out, card)
+    _finish(args.out, label, metrics)
+    return 0
+
+
+def run_train_critic(args) -> int:
+    return _train_and_save(args, _config(CriticConfig, args), train_critic, save_critic, "critic", "critic", 100)
+
+
+def run_train_judge(args) -> int:
+    cfg = _config(JudgeConfig, args)
+    return _train_and_save(args, cfg, train_judge, lambda model, out, card: save_judge(model, out, card, cfg),
+                           "judge_vilt", "ViLT judge", 25)
+
+
+def run_evaluate(args) -> int:
+    split = load_split(args.split, limit_images=args.limit_images)
+    answerers = {"critic": load_critic(args.critic), "judge_vilt": load_judge(args.judge), "judge_rules": RuleJudge()}
+    print(f"{args.split}: {len(split.images)} original images, {len(split)} questions")
+    print(format_results(evaluate(split.images, split, answerers)))
+    return 0

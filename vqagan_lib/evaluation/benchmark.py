@@ -1,0 +1,260 @@
+"""The rate-accuracy benchmark: every codec, one run, real bytes on disk.
+
+For each codec on the easy-VQA test set it measures
+  - bits per image from the size of files it wrote: one stream of all test images
+    (header amortised) and one standalone file per image (header paid each time);
+  - accuracy judged by the rule reader and the ViLT judge (neither ever trained against),
+    beside the critic's own claim, overall and per question type;
+  - PSNR and the IoU of the shape's mask (is the shape in the right place and size?);
+  - encode and decode throughput on one CPU core (and on the GPU when there is one).
+Our ladder and its ablations come from the shipped checkpoints; the classical codecs from
+imagecodecs; the zero-bit floor from the questions alone.
+Introduced in notebooks/06_evaluation.ipynb.
+"""
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vqagan_lib.answerers.shapes import mask_iou, segment
+from vqagan_lib.answerers.vqa_eval import default_answerers, evaluate
+from vqagan_lib.checkpoint import list_checkpoints, load_card, update_card
+from vqagan_lib.coding.bitstream import decode_images, encode_images
+from vqagan_lib.data.easyvqa import load_split
+from vqagan_lib.data.floor import QuestionOnlyBaseline
+from vqagan_lib.evaluation import report
+from vqagan_lib.evaluation.baselines import classical_codecs, to_hwc_uint8
+from vqagan_lib.evaluation.metrics import psnr
+from vqagan_lib.evaluation.report import CodecResult
+from vqagan_lib.fileio import atomic_write_text
+from vqagan_lib.models.codec import load_codec
+from vqagan_lib.runtime import REPO_ROOT
+
+ROLES = ("ours", "ablation")  # a shipped codec's card["ladder"]["role"]
+
+
+@dataclass
+class BenchmarkConfig:
+    limit_images: int | None = None  # None: all 1,000 test images; QUICK runs take a slice
+    codecs: tuple[str, ...] | None = None  # checkpoint names; None: every shipped codec with a ladder role
+    classical: bool = True  # include JPEG, WebP, AVIF, JPEG 2000, JPEG XL
+    classical_names: tuple[str, ...] | None = None  # keep only these classical codecs (None: all of them)
+    out_dir: str = "reports"  # results.md, results.json, rate_accuracy.png, grid.png land here
+    grid_images: int = 8  # originals shown in the reconstruction grid
+    update_readme: bool = False  # rewrite README.md's results section from this run
+    update_cards: bool = False  # write this run's numbers into the shipped codecs' cards (metrics.benchmark)
+    progress: bool = True
+
+
+@dataclass
+class Reconstruction:
+    images: torch.Tensor  # (N,3,64,64) float in [0,1]
+    stream_bits: float
+    file_bits: float
+    encode_per_s: float
+    decode_per_s: float
+
+
+def _sizes_on_disk(blobs: list[bytes], folder: Path, suffix: str) -> list[int]:
+    """Write each blob to its own file and read the sizes back from the file system."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = []
+    for i, blob in enumerate(blobs):
+        path = folder / f"{i:06d}{suffix}"
+        path.write_bytes(blob)
+        sizes.append(path.stat().st_size)
+    return sizes
+
+
+def _one_core(fn):
+    """Time `fn` on one CPU thread, so our numbers compare with single-threaded libwebp."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.perf_counter()
+        result = fn()
+        return result, time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_ours(codec, x: torch.Tensor, scratch: Path) -> Reconstruction:
+    """Compress all of x as one stream and as one file per image; decode the stream from disk."""
+    n = len(x)
+    stream, t_enc = _one_core(lambda: encode_images(codec, x))
+    stream_path = scratch / "stream.vqg"
+    stream_path.write_bytes(stream)
+    on_disk = stream_path.read_bytes()
+    (images, _, _), t_dec = _one_core(lambda: decode_images(codec, on_disk, str(stream_path)))
+    singles = [encode_images(codec, x[i : i + 1]) for i in range(n)]
+    sizes = _sizes_on_disk(singles, scratch / "files", ".vqg")
+    return Reconstruction(images, stream_path.stat().st_size * 8 / n, 8 * sum(sizes) / n, n / t_enc, n / t_dec)
+
+
+def run_classical(codec, x: torch.Tensor, scratch: Path) -> Reconstruction:
+    pixels = to_hwc_uint8(x)
+    blobs, t_enc = _one_core(lambda: [codec.encode(np.ascontiguousarray(p)) for p in pixels])
+    sizes = _sizes_on_disk(blobs, scratch / "files", ".bin")
+    decoded, t_dec = _one_core(lambda: [codec.decode(b) for b in blobs])
+    images = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).float() / 255.0
+    bits = 8 * sum(sizes) / len(x)  # no container for many images: a "stream" is the files side by side
+    return Reconstruction(images, bits, bits, len(x) / t_enc, len(x) / t_dec)
+
+
+def score(name: str, kind: str, setting: str, rec: Reconstruction, x: torch.Tensor, split, answerers,
+          original_masks: torch.Tensor) -> CodecResult:
+    acc = evaluate(rec.images, split, answerers)
+    return CodecResult(
+        name=name, kind=kind, setting=setting, stream_bits=rec.stream_bits, file_bits=rec.file_bits,
+        judge_rules=acc["judge_rules"], judge_vilt=acc["judge_vilt"], critic=acc["critic"],
+        psnr=float(psnr(x, rec.images).mean()), iou=float(mask_iou(original_masks, segment(rec.images)).mean()),
+        encode_per_s=rec.encode_per_s, decode_per_s=rec.decode_per_s,
+        per_type={k: v for k, v in acc["per_type"]["judge_rules"].items()})
+
+
+def shipped_ladder(names=None) -> list[dict]:
+    """Cards of the codecs to benchmark: ours first (by rate), then the ablations."""
+    cards = [load_card(n) for n in names] if names else [c for c in list_checkpoints() if c.get("kind") == "codec"]
+    cards = [c for c in cards if c.get("ladder", {}).get("role") in ROLES or names]
+    return sorted(cards, key=lambda c: (ROLES.index(c.get("ladder", {}).get("role", "ours")), c.get("ladder", {}).get("target_bits", 0)))
+
+
+def run_benchmark(cfg: BenchmarkConfig) -> dict:
+    train, split = load_split("train"), load_split("test", limit_images=cfg.limit_images)
+    x = split.images.float() / 255.0  # (N,3,64,64)
+    answerers = default_answerers()
+    masks = segment(x)
+    floor = QuestionOnlyBaseline(train.questions, train.answers).accuracy(split.questions, split.answers)
+    nan = float("nan")
+    results = [CodecResult("zero-bit floor", "floor", "answer from the question alone", 0.0, 0.0, floor, floor, nan,
+                           nan, nan, nan, nan)]
+    jobs = [(c["name"], c["ladder"].get("role", "ours") if "ladder" in c else "ours", c["ladder"].get("setting", "") if "ladder" in c else "", c)
+            for c in shipped_ladder(cfg.codecs)]
+    if cfg.classical:
+        jobs += [(c.name, "classical", c.setting, c) for c in classical_codecs()
+                 if cfg.classical_names is None or c.name in cfg.classical_names]
+    grid = {}
+    out_dir = Path(cfg.out_dir) if Path(cfg.out_dir).is_absolute() else REPO_ROOT / cfg.out_dir
+    scratch_root = Path(tempfile.mkdtemp(prefix="vqagan-bench-"))
+    try:
+        for name, kind, setting, spec in tqdm(jobs, desc="benchmark", disable=not cfg.progress):
+            scratch = scratch_root / name.replace(" ", "_")
+            scratch.mkdir()
+            if kind == "classical":
+                rec = run_classical(spec, x, scratch)
+            else:
+                rec = run_ours(load_codec(name), x, scratch)
+            results.append(score(name, kind, setting, rec, x, split, answerers, masks))
+            if kind != "classical" or name == "WebP q0":
+                grid[name] = rec.images[: cfg.grid_images]
+    finally:
+        shutil.rmtree(scratch_root, ignore_errors=True)
+    originals = {k: v for k, v in default_answerers_accuracy(x, split, answerers).items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = report.markdown_table(results)
+    meta = {"images": len(x), "questions": len(split), "torch": torch.__version__,
+            "device": "cuda" if torch.cuda.is_available() else "cpu", "originals": originals}
+    report.write_json(results, out_dir / "results.json", meta)
+    report.plot_rate_accuracy(results, out_dir / "rate_accuracy.png", floor=floor)
+    report.plot_grid(x[: cfg.grid_images], grid, out_dir / "grid.png")
+    summary = results_markdown(table, meta, results)
+    # results.md sits beside the plots, so its image links drop the folder the README needs.
+    atomic_write_text(out_dir / "results.md", summary.replace("](reports/", "](") + "\n")
+    if cfg.update_readme:
+        report.update_readme(REPO_ROOT / "README.md", summary)
+    if cfg.update_cards:
+        write_card_metrics([r for r in results if r.kind in ROLES], meta)
+    return {"results": results, "meta": meta, "markdown": summary, "out_dir": out_dir}
+
+
+def write_card_metrics(results: list[CodecResult], meta: dict) -> None:
+    """Record each shipped codec's benchmark numbers in its card: the card's claims come from a measurement."""
+    for r in results:
+        measured = {**{k: v for k, v in asdict(r).items() if k not in ("name", "kind", "setting")},
+                    "images": meta["images"], "command": "python -m vqagan_lib benchmark --update-cards"}
+        update_card(r.name, lambda card, measured=measured: card.setdefault("metrics", {}).update(benchmark=measured))
+
+
+def default_answerers_accuracy(x, split, answerers) -> dict:
+    acc = evaluate(x, split, answerers)
+    return {k: acc[k] for k in answerers}
+
+
+# The project's targets: (what, rate bound, which rate, accuracy needed). Checked against this run only.
+TARGETS = (
+    ("at most 8 bits/image (stream), rule-judge accuracy >= 97%", 8.0, "stream_bits", 0.97),
+    ("at most 32 bits/image (stream), rule-judge accuracy >= 99%", 32.0, "stream_bits", 0.99),
+    ("a standalone .vqg of at most 8 bytes, rule-judge accuracy >= 97%", 64.0, "file_bits", 0.97),
+)
+
+
+def target_lines(results: list[CodecResult]) -> list[str]:
+    """One line per target: met or missed, by how much, from this run's measurements."""
+    ours = [r for r in results if r.kind == "ours"]
+    lines = []
+    for what, bound, rate_key, needed in TARGETS:
+        within = [r for r in ours if getattr(r, rate_key) <= bound]
+        if not within:
+            lines.append(f"- {what}: **missed**, no rate point of ours is within the bound.")
+            continue
+        best = max(within, key=lambda r: r.judge_rules)
+        verdict = "**met**" if best.judge_rules >= needed else f"**missed** by {100 * (needed - best.judge_rules):.1f} points"
+        lines.append(f"- {what}: {verdict} (best: {best.name}, {getattr(best, rate_key):.1f} bits, {best.judge_rules:.1%}).")
+    webp = next((r for r in results if r.name == "WebP q0"), None)
+    if webp is not None and ours:
+        slowest = min(ours, key=lambda r: r.decode_per_s)
+        verdict = "**met**" if slowest.decode_per_s >= webp.encode_per_s else "**missed**"
+        lines.append(f"- decoding at least as fast as WebP encodes (one core): {verdict} "
+                     f"(slowest ours: {slowest.name}, {slowest.decode_per_s:,.0f}/s; WebP q0 encodes {webp.encode_per_s:,.0f}/s).")
+    return lines
+
+
+def per_type_table(results: list[CodecResult]) -> str:
+    rows = ["| codec | yes/no | colour | shape |", "|---|---|---|---|"]
+    for r in results:
+        if r.per_type:
+            t = r.per_type
+            rows.append(f"| {r.name} | {t.get('yes/no', float('nan')):.1%} | {t.get('colour', float('nan')):.1%} "
+                        f"| {t.get('shape', float('nan')):.1%} |")
+    return "\n".join(rows)
+
+
+def results_markdown(table: str, meta: dict, results: list[CodecResult]) -> str:
+    o = meta["originals"]
+    lines = [
+        f"Measured by `python -m vqagan_lib benchmark` on {meta['images']} easy-VQA test images "
+        f"({meta['questions']} questions), torch {meta['torch']}, {meta['device']}. "
+        f"On the original images the rule judge scores {o['judge_rules']:.1%}, the ViLT judge {o['judge_vilt']:.1%}, "
+        f"the critic {o['critic']:.1%}. Throughput is measured on one CPU core.",
+        "",
+        table,
+        "",
+        "Rule-judge accuracy per question type:",
+        "",
+        per_type_table(results),
+        "",
+        "Targets, checked against this run:",
+        "",
+        *target_lines(results),
+        "",
+        "![rate vs accuracy](reports/rate_accuracy.png)",
+        "",
+        "![originals and reconstructions](reports/grid.png)",
+    ]
+    return "\n".join(lines)
+
+
+def rerender(results_json, update_readme: bool = True) -> str:
+    """Rebuild the Markdown (and the README section) from a saved results.json of an earlier run."""
+    data = json.loads(Path(results_json).read_text())
+    results = [CodecResult(**r) for r in data["results"]]
+    summary = results_markdown(report.markdown_table(results), data, results)
+    if update_readme:
+        report.update_readme(REPO_ROOT / "README.md", summary)
+    return summary

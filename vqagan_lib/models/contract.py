@@ -1,0 +1,37 @@
+"""What every model of the course shares: its config and its output contract.
+
+`CodecConfig` sizes a model (the VAE of notebook 01 or the codec of notebook 02), and every
+model's `forward` returns one `CodecOutput`, so losses, plots and tests consume one structure.
+Both live here, below the models, so that the VAE and the codec can import them without importing
+each other.
+
+Introduced in notebooks/01_vae.ipynb.
+"""
+import dataclasses
+from typing import NamedTuple
+
+import torch
+
+from vqagan_lib.data.easyvqa import IMAGE_SIZE
+
+
+class CodecOutput(NamedTuple):
+    x_hat: torch.Tensor  # (B,3,H,W) in [0,1]
+    rate_bits: torch.Tensor  # (B,) training: noisy-relaxation estimate; eval: exact bits from the integer tables
+    latent: torch.Tensor  # (B,D) the (noisy or quantised) latent the decoder saw
+
+
+@dataclasses.dataclass
+class CodecConfig:
+    model: str = "codec"  # "codec" (quantised, entropy-coded) or "vae" (Gaussian VAE of notebook 01)
+    image_size: int = IMAGE_SIZE  # easy-VQA's native side; the data and the discriminator follow it; other sizes are resized on the way in and restored on the way out
+    latent_dim: int = 16  # a ceiling, not the rate: dims the prior makes deterministic cost 0 bits
+    # A freshly initialised encoder outputs values near 0.003: rounding sends every image to one code,
+    # and the decoder learns nothing until the encoder drifts past +-0.5 (hundreds of steps). A fixed
+    # gain starts the latent a few quantisation bins wide, so the decoder sees information at step 1.
+    latent_gain: float = 4.0  # 16 and 64 were worse: Adam steps on the encoder are multiplied too, latents hit the clamp
+    channels: int = 64  # widest conv layer; thinner layers at high resolution keep decoding fast
+    support_radius: int = 15  # symbols are integers in [-R, R]; latents beyond are clamped to the ends
+    prior_filters: tuple[int, ...] = (3, 3, 3)  # hidden widths of each dim's CDF network (Balle 2017's choice)
+    prior_init_scale: float = 2.0  # untrained prior spans ~[-2, 2]: global latents sit near 0; 10 (Balle) learned 2x slower here
+    deterministic_mass: float = 2 ** -10  # a dim with less mass than this off its mode is sent in 0 bits

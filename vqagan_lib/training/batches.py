@@ -1,0 +1,104 @@
+"""Training batches that are a pure function of (seed, step, rank): resumable and DDP-shardable.
+
+No DataLoader iterator state to save: batch `step` is the slice [step*B, (step+1)*B) of an
+endless stream made of seeded permutations, one per epoch. Under DDP each rank takes its
+own contiguous share of that global batch, so two processes see exactly the images one
+process would, and a resumed run sees exactly the batches it would have seen.
+Introduced in notebooks/03_vae_gan.ipynb.
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vqagan_lib.data.coco import CocoVQADataset
+from vqagan_lib.data.easyvqa import load_split
+from vqagan_lib.errors import VQAGanError
+
+
+@dataclass
+class DataConfig:
+    name: str = "easyvqa"  # "easyvqa" (offline, 64x64 shapes) or "coco" (COCO + VQA v2 from coco_root)
+    coco_root: str | None = None  # folder laid out as coco.py describes; needed only for name="coco"
+    coco_split: str = "val2014"  # the COCO/VQA v2 split on disk; its last val_images items are held out
+    limit_images: int | None = None  # keep the first N images (questions for coco): tiny runs and tests
+    val_images: int = 256  # fixed held-out images for the eval metrics: enough for a stable PSNR / rate
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor  # (B,3,H,W) float in [0,1]
+    questions: torch.Tensor | None  # (B,L) long, Vocabulary ids; None when no VQA term needs them
+    answers: torch.Tensor | None  # (B,) long answer indices
+
+    def to(self, device) -> "Batch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(move(self.images), move(self.questions), move(self.answers))
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Rows of batch `step` for this rank: global positions step*B + [rank*B/W, (rank+1)*B/W)."""
+    per_rank = batch_size // world
+    positions = step * batch_size + rank * per_rank + torch.arange(per_rank)  # (B/W,)
+    epochs, offsets = positions // n, positions % n
+    out = torch.empty_like(positions)
+    for epoch in epochs.unique().tolist():
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))  # (n,)
+        mask = epochs == epoch
+        out[mask] = perm[offsets[mask]]
+    return out
+
+
+class TrainData:
+    """Images (and, when a VQA term needs them, questions and answers) held in memory.
+
+    Sampled by image when only the codec trains; by question when the VQA term is on,
+    since each question is a separate (image, question, answer) example.
+    """
+
+    def __init__(self, cfg: DataConfig, image_size: int, vocab=None, split: str = "train"):
+        self.cfg = cfg
+        self.image_size = image_size  # the model's (TrainConfig.model.image_size): data has no size of its own
+        self.by_question = vocab is not None
+        if cfg.name == "easyvqa":
+            data = load_split(split, limit_images=cfg.limit_images if split == "train" else cfg.val_images)
+            self.images = data.images  # (N_img,3,64,64) uint8: 1 MB per 80 images, fits in memory
+            self.question_image = data.question_image  # (N_q,)
+            if self.by_question:
+                self.questions = torch.stack([vocab.encode(q) for q in data.questions])  # (N_q, L)
+                self.answers = torch.tensor([vocab.answer_index(a) for a in data.answers])  # (N_q,)
+        elif cfg.name == "coco":
+            self._load_coco(vocab, split)
+        else:
+            raise VQAGanError(f"data.name: unknown dataset {cfg.name!r} (expected 'easyvqa' or 'coco')")
+
+    def _load_coco(self, vocab, split: str) -> None:
+        if self.cfg.coco_root is None:
+            raise VQAGanError("data.coco_root: set it to the folder holding COCO + VQA v2 (see data/README.md)")
+        ds = CocoVQADataset(self.cfg.coco_root, self.cfg.coco_split, self.image_size, vocab=vocab, limit=self.cfg.limit_images)
+        held_out = min(self.cfg.val_images, len(ds) // 2)
+        rows = range(len(ds) - held_out, len(ds)) if split != "train" else range(len(ds) - held_out)
+        items = [ds[i] for i in rows]
+        self.images = torch.stack([(im * 255).round().to(torch.uint8) for im, *_ in items])  # (N,3,S,S)
+        self.question_image = torch.arange(len(items))  # one row per question
+        self.questions = torch.stack([q for _, q, _, _ in items])
+        self.answers = torch.tensor([int(a) for _, _, a, _ in items])
+
+    def __len__(self) -> int:
+        return len(self.question_image) if self.by_question else len(self.images)
+
+    def gather(self, rows: torch.Tensor) -> Batch:
+        image_rows = self.question_image[rows] if self.by_question else rows
+        images = self.images[image_rows].float() / 255.0  # (B,3,H,W) in [0,1]
+        if images.shape[-1] != self.image_size:
+            images = F.interpolate(images, size=self.image_size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+        if self.by_question:
+            return Batch(images, self.questions[rows], self.answers[rows])
+        return Batch(images, None, None)
+
+    def batch(self, step: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> Batch:
+        return self.gather(batch_indices(len(self), batch_size, step, seed, rank, world))
+
+    def first(self, n: int) -> Batch:
+        """The first n examples in stored order: a fixed evaluation batch."""
+        return self.gather(torch.arange(min(n, len(self))))

@@ -4,7 +4,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lab benchmark clean
+# The program writes runs/ and reports/ under VQAGAN_WORKDIR (default: the current folder). The
+# notebooks' kernels start in notebooks/, so every target points it at the clone's root.
+export VQAGAN_WORKDIR := $(CURDIR)
+
+.PHONY: install demo test test-fast lab benchmark dist clean
 
 install: $(STAMP)
 
@@ -32,9 +36,13 @@ test-fast: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) -m vqagan_lib benchmark
 
+# The sdist and the wheel, shipped models included, into dist/ (what `pip install .` would install).
+dist: $(STAMP)
+	$(PY) -m build --no-isolation --outdir dist .
+
 lab: $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,lab]"
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
-	rm -rf $(VENV) runs reports/quick .pytest_cache
+	rm -rf $(VENV) runs reports/quick .pytest_cache dist build

@@ -70,17 +70,63 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def from_dict(cls, data: dict):
-    """Build a (nested) dataclass from a dict such as a checkpoint card's `config`."""
+class ConfigError(VQAGanError, ValueError):
+    """A config dict (a card's `config`, a --config file) that does not fit its dataclass."""
+
+
+def _type_name(kind) -> str:
+    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+
+
+def _checked(value, kind, where: str):
+    """`value` read from JSON, checked against the field type `kind` (and a list turned into a tuple)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _checked(value, option, where)
+            except ConfigError:
+                pass
+    elif dataclasses.is_dataclass(kind):
+        return from_dict(kind, value, where)
+    elif kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif origin in (tuple, list):
+        if isinstance(value, (list, tuple)):
+            if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+                items = [_checked(v, args[0], f"{where}[{i}]") if args else v for i, v in enumerate(value)]
+            elif len(value) == len(args):
+                items = [_checked(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+            else:
+                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+            return tuple(items) if origin is tuple else items
+    else:
+        return value  # dict, Any and the like: taken as written
+    shown = json.dumps(value)
+    raise ConfigError(f"{where}: expected {_type_name(kind)}, got {shown if len(shown) <= 40 else shown[:37] + '...'}")
+
+
+def from_dict(cls, data: dict, where: str = "config"):
+    """Build a (nested) dataclass from a dict such as a checkpoint card's `config`, checking every field.
+
+    A value of the wrong type is a ConfigError (a VQAGanError) naming the field, so a damaged or
+    hand-edited card fails here in one line, not deep inside a model's constructor. Fields the
+    dataclass no longer has are ignored: older cards keep loading after a setting is retired.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        if dataclasses.is_dataclass(hints[f.name]) and isinstance(value, dict):
-            value = from_dict(hints[f.name], value)
-        elif isinstance(value, list) and typing.get_origin(hints[f.name]) is tuple:
-            value = tuple(value)
-        kwargs[f.name] = value
-    return cls(**kwargs)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    return cls(**{name: _checked(data[name], hints[name], f"{where}.{name}") for name in fields if name in data})

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,12 +10,14 @@ from PIL import Image
 
 from vqagan_lib.apps.cli import main
 from vqagan_lib.models.codec import save_codec
-from vqagan_lib.runtime import REPO_ROOT
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def vqagan(*args):
     """Run the real command line in a fresh process: (exit code, stdout, stderr)."""
-    done = subprocess.run([sys.executable, "-m", "vqagan_lib", *map(str, args)], cwd=REPO_ROOT,
+    done = subprocess.run([sys.executable, "-m", "vqagan_lib", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     return done.returncode, done.stdout, done.stderr
 

@@ -116,7 +116,7 @@ def load_critic(spec: str = "critic-easyvqa", vocab: Vocabulary | None = None) -
     if spec.startswith("vilt:"):
         return freeze(ViltCritic.from_pretrained(spec[len("vilt:"):], vocab if vocab is not None else build_vocabulary()))
     tensors, card = load_checkpoint(spec, expected_kind="critic")
-    model = Critic(from_dict(CriticConfig, card["config"]), Vocabulary.from_dict(card["vocab"]))
+    model = Critic(from_dict(CriticConfig, card.get("config", {}), f"{spec}: card config"), Vocabulary.from_dict(card["vocab"]))
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:

@@ -31,11 +31,11 @@ from vqagan_lib.data.easyvqa import load_split
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.evaluation.metrics import psnr
 from vqagan_lib.models.codec import CodecConfig, load_codec
-from vqagan_lib.runtime import CHECKPOINT_DIR, REPO_ROOT
+from vqagan_lib.runtime import CHECKPOINT_DIR, work_dir
 from vqagan_lib.training.batches import DataConfig
 from vqagan_lib.training.engine import RateConfig, TrainConfig, train
 
-PLAYGROUND_DIR = REPO_ROOT / "runs" / "playground"  # the only place the playground writes
+PLAYGROUND_DIR = work_dir() / "runs" / "playground"  # the only place the playground writes
 
 
 @dataclass
@@ -118,7 +118,7 @@ def ladder_points(folder=CHECKPOINT_DIR, fallback: bool = False) -> list[Point]:
 
 
 def guard_output(path) -> Path:
-    """Refuse any output inside data/checkpoints: shipped checkpoints are only made by their commands."""
+    """Refuse any output inside the shipped checkpoints: shipped checkpoints are only made by their commands."""
     resolved = Path(path).resolve()
     shipped = CHECKPOINT_DIR.resolve()
     if resolved == shipped or shipped in resolved.parents:

@@ -34,7 +34,7 @@ from vqagan_lib.evaluation.metrics import psnr
 from vqagan_lib.evaluation.report import CodecResult
 from vqagan_lib.fileio import atomic_write_text
 from vqagan_lib.models.codec import load_codec
-from vqagan_lib.runtime import REPO_ROOT
+from vqagan_lib.runtime import work_dir
 
 ROLES = ("ours", "ablation")  # a shipped codec's card["ladder"]["role"]
 
@@ -140,7 +140,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
         jobs += [(c.name, "classical", c.setting, c) for c in classical_codecs()
                  if cfg.classical_names is None or c.name in cfg.classical_names]
     grid = {}
-    out_dir = Path(cfg.out_dir) if Path(cfg.out_dir).is_absolute() else REPO_ROOT / cfg.out_dir
+    out_dir = Path(cfg.out_dir) if Path(cfg.out_dir).is_absolute() else work_dir() / cfg.out_dir
     scratch_root = Path(tempfile.mkdtemp(prefix="vqagan-bench-"))
     try:
         for name, kind, setting, spec in tqdm(jobs, desc="benchmark", disable=not cfg.progress):
@@ -167,7 +167,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     # results.md sits beside the plots, so its image links drop the folder the README needs.
     atomic_write_text(out_dir / "results.md", summary.replace("](reports/", "](") + "\n")
     if cfg.update_readme:
-        report.update_readme(REPO_ROOT / "README.md", summary)
+        report.update_readme(work_dir() / "README.md", summary)
     if cfg.update_cards:
         write_card_metrics([r for r in results if r.kind in ROLES], meta)
     return {"results": results, "meta": meta, "markdown": summary, "out_dir": out_dir}
@@ -256,5 +256,5 @@ def rerender(results_json, update_readme: bool = True) -> str:
     results = [CodecResult(**r) for r in data["results"]]
     summary = results_markdown(report.markdown_table(results), data, results)
     if update_readme:
-        report.update_readme(REPO_ROOT / "README.md", summary)
+        report.update_readme(work_dir() / "README.md", summary)
     return summary

@@ -26,7 +26,7 @@ from vqagan_lib.data.coco import CocoVQADataset
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.codec import CodecConfig, build_model, load_codec, save_codec
 from vqagan_lib.models.discriminator import Discriminator
-from vqagan_lib.runtime import REPO_ROOT
+from vqagan_lib.runtime import work_dir
 from vqagan_lib.training import distributed
 from vqagan_lib.training.batches import Batch, DataConfig, TrainData
 from vqagan_lib.training.log import RunLog
@@ -86,7 +86,7 @@ class TrainConfig:
     seed: int = 0  # model init, data order and the relaxation noise all follow from it
     device: str = "auto"  # "auto": the GPU when there is one
     name: str = "codec"  # run name: folder runs/NAME and the saved codec's card name
-    out_dir: str | None = None  # None -> REPO_ROOT/runs/NAME (git-ignored)
+    out_dir: str | None = None  # None -> runs/NAME under runtime.work_dir() (git-ignored)
     log_every: int = 10  # steps between log.csv / TensorBoard rows
     eval_every: int = 500  # steps between held-out rate / PSNR measurements
     save_every: int = 500  # steps between resumable state checkpoints
@@ -104,7 +104,7 @@ class TrainResult:
 
 def run_dir_of(cfg: TrainConfig) -> Path:
     path = Path(cfg.out_dir) if cfg.out_dir else Path("runs") / cfg.name
-    return path if path.is_absolute() else REPO_ROOT / path
+    return path if path.is_absolute() else work_dir() / path
 
 
 def last_layer(model: torch.nn.Module) -> torch.nn.Parameter | None:

@@ -7,7 +7,7 @@
 Every point starts from the same plain base codec, so the ablations differ from the full
 recipe only in the terms switched off, at a matched rate. `python -m vqagan_lib train-ladder
 NAME` rebuilds a point (and the base first, if it is not shipped) with the one engine in
-train.py and copies it into data/checkpoints/ with a card saying how it was made.
+train.py and copies it into the shipped checkpoints (runtime.CHECKPOINT_DIR) with a card saying how it was made.
 Introduced in notebooks/05_combined_training.ipynb.
 """
 import dataclasses
@@ -73,7 +73,7 @@ def ladder_config(name: str, steps: int | None = None, batch_size: int = 32, see
 
 
 def ship(result, name: str) -> "object":
-    """Copy a finished run's codec into data/checkpoints/NAME with the ladder tag on its card."""
+    """Copy a finished run's codec into the shipped checkpoints as NAME, with the ladder tag on its card."""
     point = LADDER[name]
 
     def tag(card):

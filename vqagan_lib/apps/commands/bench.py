@@ -5,7 +5,7 @@ from pathlib import Path
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.evaluation.benchmark import BenchmarkConfig, rerender, run_benchmark, shipped_ladder
 from vqagan_lib.fileio import atomic_write_text
-from vqagan_lib.runtime import is_quick
+from vqagan_lib.runtime import CHECKPOINT_DIR, is_quick
 
 
 
@@ -50,7 +50,7 @@ def run_benchmark_command(args) -> int:
 
 def run_demo(args) -> int:
     if not shipped_ladder():
-        raise VQAGanError("data/checkpoints: no shipped ladder codec found (see README: Reproducing the checkpoints)")
+        raise VQAGanError(f"{CHECKPOINT_DIR}: no shipped ladder codec found (see README: Checkpoints)")
     start = time.perf_counter()
     # The demo keeps WebP q0 as the one classical reference: the full set (AVIF and JPEG XL are slow
     # encoders) is `benchmark`'s job, and the demo should finish in a few minutes on a CPU.

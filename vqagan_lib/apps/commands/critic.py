@@ -18,6 +18,7 @@ from vqagan_lib.answerers.vqa_eval import evaluate, format_results
 from vqagan_lib.config import apply_overrides
 from vqagan_lib.data.easyvqa import load_split
 from vqagan_lib.errors import VQAGanError
+from vqagan_lib.runtime import CHECKPOINT_DIR
 
 DATA_NOTE = "easy-VQA train split (3,600 images; 400 carved out as val by image, seed 0); metrics on the 1,000 test originals"
 
@@ -30,7 +31,7 @@ def register(subparsers) -> None:
     )
     for command, help_text, default_name, handler in trainers:
         p = subparsers.add_parser(command, help=help_text)
-        p.add_argument("--out", default=f"data/checkpoints/{default_name}", help="checkpoint path without suffix")
+        p.add_argument("--out", default=str(CHECKPOINT_DIR / default_name), help="checkpoint path without suffix (default: the shipped one)")
         p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
         p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
         p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (small models: more mostly adds overhead)")

@@ -1,4 +1,4 @@
-"""`train-ladder NAME [NAME ...]`: reproduce a shipped rate point or ablation into data/checkpoints/."""
+"""`train-ladder NAME [NAME ...]`: reproduce a shipped rate point or ablation into the shipped checkpoints (vqagan_lib/checkpoints/)."""
 import sys
 
 from vqagan_lib.training.ladder import LADDER, train_point
@@ -6,11 +6,11 @@ from vqagan_lib.training.ladder import LADDER, train_point
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train-ladder", help="train shipped rate points / ablations (see vqagan_lib/ladder.py)")
+    p = subparsers.add_parser("train-ladder", help="train shipped rate points / ablations (see vqagan_lib/training/ladder.py)")
     p.add_argument("names", nargs="+", choices=list(LADDER) + ["all"], metavar="NAME",
                    help=f"one of: {', '.join(LADDER)}, or 'all'")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
-    p.add_argument("--no-ship", action="store_true", help="leave the result in runs/NAME instead of data/checkpoints/")
+    p.add_argument("--no-ship", action="store_true", help="leave the result in runs/NAME instead of the shipped checkpoints")
     p.set_defaults(handler=run_train_ladder)
 
 

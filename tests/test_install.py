@@ -26,7 +26,7 @@ SHIPPED = sorted(p.name for p in (ROOT / "vqagan_lib" / "checkpoints").iterdir()
 NEVER_PACKAGED = ("runs/", "reports/", "data/", "notebooks/", ".venv/")
 
 
-def run(*cmd, cwd, env=None):
+def run(*cmd, cwd, env):
     done = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(map(str, cmd))}\n{done.stdout}\n{done.stderr}"
     return done.stdout
@@ -41,9 +41,14 @@ def test_wheel_installs_and_runs_from_any_folder(tmp_path):
     assert not tmp_path.resolve().is_relative_to(ROOT)
     dist, venv, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "work"
     work.mkdir()
+    # Nothing from this session may leak in: no PYTHONPATH (pip would take a vqagan it finds there as
+    # installed), no models folder, no work folder.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "VQAGAN_WORKDIR", "VQAGAN_MODELS")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
 
     # The sdist and the wheel built from it carry the shipped models and nothing from runs/ or reports/.
-    run(sys.executable, "-m", "build", "--no-isolation", "--outdir", dist, ROOT, cwd=tmp_path)
+    run(sys.executable, "-m", "build", "--no-isolation", "--outdir", dist, ROOT, cwd=tmp_path, env=env)
     (wheel,), (sdist,) = dist.glob("*.whl"), dist.glob("*.tar.gz")
     wheel_names = zipfile.ZipFile(wheel).namelist()
     sdist_names = [n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n]
@@ -58,16 +63,13 @@ def test_wheel_installs_and_runs_from_any_folder(tmp_path):
             req = Requirement(line.split(":", 1)[1].strip())
             assert req.specifier.contains(importlib.metadata.version(req.name), prereleases=True), req
 
-    run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
+    run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path, env=env)
     python = venv / "bin" / "python"
-    run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel, cwd=tmp_path)
-    purelib = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=work).strip())
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel, cwd=tmp_path, env=env)
+    purelib = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=work, env=env).strip())
     ours = [p for p in site.getsitepackages() + [sysconfig.get_path("purelib")] if Path(p).is_dir()]
     (purelib / "_reuse_test_env.pth").write_text("\n".join(dict.fromkeys(ours)) + "\n")
 
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "VQAGAN_WORKDIR", "VQAGAN_MODELS")}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     package = Path(run(python, "-c", "import vqagan_lib; print(vqagan_lib.__file__)", cwd=work, env=env).strip()).parent
     assert package == purelib / "vqagan_lib", f"imported {package}, not the installed wheel"
     before = tree(package)

@@ -20,6 +20,7 @@ from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
 from vqagan_lib.config import from_dict, to_dict
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.contract import CodecConfig, CodecOutput
+from vqagan_lib.models.discrete_codec import DiscreteCodec, check_config
 from vqagan_lib.models.entropy_model import FactorizedPrior
 from vqagan_lib.models.networks import Decoder, Encoder
 from vqagan_lib.models.vae import VAE
@@ -105,17 +106,23 @@ class Codec(nn.Module):
         return int.from_bytes(digest.digest()[:2], "big")
 
 
+CODEC_KINDS = ("codec", "fsq")  # the models that write .vqg files
+
+
 def build_model(cfg: CodecConfig) -> nn.Module:
-    """A Codec, or the VAE of notebook 01 when cfg.model == 'vae'."""
+    """A Codec, the DiscreteCodec of notebook 05 (cfg.model == 'fsq'), or the VAE of notebook 01."""
     if cfg.model == "codec":
         return Codec(cfg)
+    if cfg.model == "fsq":
+        check_config(cfg)
+        return DiscreteCodec(cfg)
     if cfg.model == "vae":
         return VAE(cfg)
-    raise VQAGanError(f"unknown model '{cfg.model}' (expected 'codec' or 'vae')")
+    raise VQAGanError(f"unknown model '{cfg.model}' (expected 'codec', 'fsq' or 'vae')")
 
 
 def save_codec(model: nn.Module, path, card: dict):
-    """Save a Codec (kind 'codec', tables frozen first if needed) or a VAE (kind 'vae')."""
+    """Save a Codec (kind 'codec', tables frozen first if needed), a DiscreteCodec ('fsq') or a VAE ('vae')."""
     card = dict(card)
     card.setdefault("name", str(path).rsplit("/", 1)[-1].removesuffix(".safetensors"))
     card["kind"] = model.cfg.model
@@ -123,12 +130,14 @@ def save_codec(model: nn.Module, path, card: dict):
     if isinstance(model, Codec):
         if not model.entropy_model.frozen or model.entropy_model.stale:
             model.freeze_tables()
-        card["fingerprint"] = f"{model.fingerprint():04x}"
         card["coded_dims"] = int(len(model.entropy_model.coded_dims()))
+    if isinstance(model, (Codec, DiscreteCodec)):
+        model.freeze_tables()  # a DiscreteCodec refuses to save without a fitted prior
+        card["fingerprint"] = f"{model.fingerprint():04x}"
     return save_checkpoint(path, model.state_dict(), card)
 
 
-def load_codec(name_or_path, kinds=("codec",)) -> nn.Module:
+def load_codec(name_or_path, kinds=CODEC_KINDS) -> nn.Module:
     """Load a saved codec (or, if `kinds` allows, a VAE) in eval mode; anything else is a VQAGanError."""
     tensors, card = load_checkpoint(name_or_path)
     if card.get("kind") not in kinds:
@@ -140,7 +149,7 @@ def load_codec(name_or_path, kinds=("codec",)) -> nn.Module:
     except (RuntimeError, TypeError, ValueError) as e:
         raise VQAGanError(f"{name_or_path}: weights do not fit the config in its card ({str(e).splitlines()[0]})") from None
     model.card = card
-    if isinstance(model, Codec):
+    if isinstance(model, (Codec, DiscreteCodec)):
         model.entropy_model.stale = False
         model.entropy_model.check_tables(str(name_or_path))
     return model.eval()

@@ -23,7 +23,7 @@ class CodecOutput(NamedTuple):
 
 @dataclasses.dataclass
 class CodecConfig:
-    model: str = "codec"  # "codec" (quantised, entropy-coded) or "vae" (Gaussian VAE of notebook 01)
+    model: str = "codec"  # "codec" (notebook 02's continuous latent), "fsq" (the discrete code of notebook 05) or "vae"
     image_size: int = IMAGE_SIZE  # easy-VQA's native side; the data and the discriminator follow it; other sizes are resized on the way in and restored on the way out
     latent_dim: int = 16  # a ceiling, not the rate: dims the prior makes deterministic cost 0 bits
     # A freshly initialised encoder outputs values near 0.003: rounding sends every image to one code,
@@ -35,3 +35,10 @@ class CodecConfig:
     prior_filters: tuple[int, ...] = (3, 3, 3)  # hidden widths of each dim's CDF network (Balle 2017's choice)
     prior_init_scale: float = 2.0  # untrained prior spans ~[-2, 2]: global latents sit near 0; 10 (Balle) learned 2x slower here
     deterministic_mass: float = 2 ** -10  # a dim with less mass than this off its mode is sent in 0 bits
+    # The discrete codec (model "fsq"): FSQ levels per code dimension. The answer code's product of
+    # levels bounds how many images the decoder can be told apart (8*6*5 = 240 codes, at most 7.9 bits;
+    # its prior's entropy is the real rate); the geometry code adds position, size and tint.
+    answer_levels: tuple[int, ...] = (8, 6, 5)
+    geometry_levels: tuple[int, ...] = ()  # empty: no geometry, the decoder draws each code's exemplar
+    encoder_channels: int = 32  # the answer and geometry encoders: a code of a few numbers needs little width
+    answer_head_dim: int = 128  # the critic's joint feature size: stage "answers" feeds its answer head

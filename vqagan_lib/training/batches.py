@@ -87,11 +87,15 @@ class TrainData:
     def __len__(self) -> int:
         return len(self.question_image) if self.by_question else len(self.images)
 
-    def gather(self, rows: torch.Tensor) -> Batch:
-        image_rows = self.question_image[rows] if self.by_question else rows
+    def gather_images(self, image_rows: torch.Tensor) -> torch.Tensor:
+        """Image rows -> (B,3,S,S) float in [0,1] at the model's size."""
         images = self.images[image_rows].float() / 255.0  # (B,3,H,W) in [0,1]
         if images.shape[-1] != self.image_size:
             images = F.interpolate(images, size=self.image_size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+        return images
+
+    def gather(self, rows: torch.Tensor) -> Batch:
+        images = self.gather_images(self.question_image[rows] if self.by_question else rows)
         if self.by_question:
             return Batch(images, self.questions[rows], self.answers[rows])
         return Batch(images, None, None)

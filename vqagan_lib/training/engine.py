@@ -11,6 +11,7 @@ The same `train(cfg)` serves notebooks, the CLI and tests, on CPU, one GPU, or u
 Introduced in notebooks/03_vae_gan.ipynb.
 """
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,11 @@ from vqagan_lib.models.codec import CodecConfig, build_model, load_codec, save_c
 from vqagan_lib.models.discriminator import Discriminator
 from vqagan_lib.runtime import work_dir
 from vqagan_lib.training import distributed
-from vqagan_lib.training.batches import Batch, DataConfig, TrainData
+from vqagan_lib.training.batches import Batch, DataConfig, TrainData, batch_indices
 from vqagan_lib.training.log import RunLog
+from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets,
+                                        choose_exemplars, copy_answer_code, fit_prior, freeze_answer_code, pixel_target, probe_ids,
+                                        uses_exemplars)
 from vqagan_lib.training.losses import GANConfig, generator_gan_loss, hinge_d_loss
 from vqagan_lib.training.state import load_state, save_state
 
@@ -69,6 +73,7 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # Adam defaults; (0.5, 0.9) is steadier once a GAN term moves the target
     weight_decay: float = 0.0  # none: the rate term already regularises the latent
     grad_clip: float | None = None  # no clipping: Adam is scale-free; set e.g. 10.0 if the GAN's first steps spike
+    schedule: str = "constant"  # or "cosine": lr falls to 0 over the run, so a decoder settles on its targets
 
 
 @dataclass
@@ -81,6 +86,11 @@ class TrainConfig:
     vqa: VQAConfig = field(default_factory=VQAConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    # What this run trains (training/stages.py): "joint" = the whole model end to end (notebooks 02-05's
+    # engine); "answers" and "generator" = the discrete codec's two stages (model.model "fsq").
+    stage: str = "joint"
+    answers: AnswerStageConfig = field(default_factory=AnswerStageConfig)
+    generator: GeneratorStageConfig = field(default_factory=GeneratorStageConfig)
     steps: int = 2000  # about 35 epochs of easy-VQA's 3,600 training images at batch 64
     batch_size: int = 64  # global batch: under DDP each of W processes takes batch_size / W
     seed: int = 0  # model init, data order and the relaxation noise all follow from it
@@ -168,11 +178,16 @@ def dataset_vocabulary(cfg: DataConfig, image_size: int):
     return CocoVQADataset(cfg.coco_root, cfg.coco_split, image_size, limit=cfg.limit_images).vocab
 
 
-def generator_step(model, disc, critic, batch: Batch, cfg: TrainConfig, opt, gan_on: bool, step: int = 0):
-    """One update of the model (encoder, entropy model, decoder); D is frozen throughout."""
+def generator_step(model, disc, critic, batch: Batch, cfg: TrainConfig, opt, gan_on: bool, step: int = 0,
+                   exemplars=None):
+    """One update of the model (encoder, entropy model, decoder); D is frozen throughout.
+
+    `exemplars` (stage "generator" without a geometry code): the pixel and Dis_l terms compare the
+    output with its code's exemplar instead of the original (see training/stages.py).
+    """
     raw = distributed.unwrap(model)
-    x = batch.images  # (B,3,H,W)
-    out = model(x)
+    out = model(batch.images)
+    x = batch.images if exemplars is None else pixel_target(raw, batch.images, out.latent, exemplars)  # (B,3,H,W)
     mse = F.mse_loss(out.x_hat, x)
     recon = cfg.distortion.weight * mse
     rate = rate_loss(out.rate_bits, cfg.rate, step)
@@ -220,32 +235,72 @@ def evaluate(model, batch: Batch) -> dict:
             "val/psnr": (-10 * torch.log10(mse.clamp_min(1e-10))).item()}
 
 
+def check_stage(cfg: TrainConfig, init_from) -> None:
+    if cfg.stage not in STAGES:
+        raise VQAGanError(f"stage: unknown {cfg.stage!r} (expected one of {', '.join(STAGES)})")
+    if cfg.stage != "joint" and cfg.model.model != "fsq":
+        raise VQAGanError(f"stage {cfg.stage!r} trains the discrete codec: add --model.model fsq")
+    if cfg.stage == "generator" and init_from is None:
+        raise VQAGanError("stage 'generator' starts from a stage 'answers' checkpoint: pass init_from (--init)")
+
+
+def trainable_parameters(model, cfg: TrainConfig) -> list:
+    """Stage "answers": the answer encoder and head only; stage "generator": all but those."""
+    if cfg.stage == "answers":
+        return list(model.answer_encoder.parameters()) + list(model.answer_head.parameters())
+    if cfg.stage == "generator":
+        freeze_answer_code(model)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The generator's learning rate at `step`: a pure function of the step, so a resumed run matches."""
+    if cfg.optim.schedule == "constant":
+        return cfg.optim.lr
+    if cfg.optim.schedule == "cosine":
+        return cfg.optim.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(cfg.steps, 1), 1.0)))
+    raise VQAGanError(f"optim.schedule: unknown {cfg.optim.schedule!r} (expected 'constant' or 'cosine')")
+
+
 def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool = False, command: str | None = None) -> TrainResult:
     """Train `cfg` from scratch, from a codec checkpoint (`init_from`), or `resume` its run folder."""
     if cfg.gan.disc_start < 0 or cfg.steps < 0 or cfg.batch_size < 1:
         raise VQAGanError("config: steps and gan.disc_start must be >= 0 and batch_size >= 1")
+    check_stage(cfg, init_from)
     ctx = distributed.setup(cfg.device)
     if cfg.batch_size % ctx.world:
         raise VQAGanError(f"batch_size {cfg.batch_size} must divide evenly among {ctx.world} processes")
     run_dir = run_dir_of(cfg)
-    gan_on, vqa_on = cfg.gan.weight > 0, cfg.vqa.weight > 0
+    answers_stage = cfg.stage == "answers"
+    gan_on, vqa_on = cfg.gan.weight > 0 and not answers_stage, cfg.vqa.weight > 0 and not answers_stage
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
     model = build_model(cfg.model).to(ctx.device)
     # D looks at the codec's images, whatever their size (64 on easy-VQA, 128+ on COCO).
     disc = Discriminator(cfg.gan.disc, image_size=cfg.model.image_size).to(ctx.device) if gan_on else None
     if init_from is not None:
-        model.load_state_dict(load_codec(init_from, kinds=(cfg.model.model,)).state_dict())
-    opt_g = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+        source = load_codec(init_from, kinds=(cfg.model.model,))
+        if cfg.stage == "generator":
+            copy_answer_code(model, source)
+        else:
+            model.load_state_dict(source.state_dict())
+    exemplar_stage = cfg.stage == "generator" and uses_exemplars(model, cfg.generator)
+    critic = None
+    if vqa_on or answers_stage or exemplar_stage:
+        critic = load_critic(cfg.vqa.critic, vocab=dataset_vocabulary(cfg.data, cfg.model.image_size)).to(ctx.device)
+    student = answer_reader(critic, model) if answers_stage else None  # ViLT critics: our own question reader
+    student = student.to(ctx.device) if student is not None else None
+    params = trainable_parameters(model, cfg) + (list(student.parameters()) if student is not None else [])
+    opt_g = torch.optim.Adam(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.gan.lr, betas=cfg.gan.betas) if gan_on else None
     start, history = 0, []
     if resume:
         card = load_state(run_dir, model, disc, opt_g, opt_d, ctx.device)
         start, history = card["step"], card.get("history", [])
-    critic = None
-    if vqa_on:
-        critic = load_critic(cfg.vqa.critic, vocab=dataset_vocabulary(cfg.data, cfg.model.image_size)).to(ctx.device)
     data = TrainData(cfg.data, cfg.model.image_size, vocab=critic.vocab if critic is not None else None)
     val = TrainData(cfg.data, cfg.model.image_size, split="val").first(cfg.data.val_images).to(ctx.device) if ctx.rank == 0 else None
+    exemplars = choose_exemplars(model, critic, data, cfg.generator.exemplar_candidates) if exemplar_stage else None
+    probes = probe_ids(critic, cfg.answers, ctx.device) if answers_stage else None
+    targets = critic_targets(critic, data, probes) if answers_stage else None
     model_ddp, disc_ddp = distributed.wrap(model, ctx), distributed.wrap(disc, ctx) if gan_on else None
     log = RunLog(run_dir, history, enabled=ctx.rank == 0)
     card = {"name": cfg.name, "config": to_dict(cfg), "seed": cfg.seed, "command": command or " ".join(sys.argv)}
@@ -253,23 +308,32 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress or ctx.rank != 0, desc=cfg.name)
     for step in bar:
         torch.manual_seed((cfg.seed * 1_000_003 + step) * 1024 + ctx.rank)  # noise depends on (seed, step, rank) only
-        batch = data.batch(step, cfg.batch_size, cfg.seed, ctx.rank, ctx.world).to(ctx.device)
-        gan_now = gan_on and step >= cfg.gan.disc_start
-        x_hat, logs = generator_step(model_ddp, disc, critic, batch, cfg, opt_g, gan_now, step)
-        if gan_now:
-            logs.update(discriminator_step(disc_ddp, batch.images, x_hat, opt_d))
+        for group in opt_g.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        rows = batch_indices(len(data), cfg.batch_size, step, cfg.seed, ctx.rank, ctx.world)
+        batch = data.gather(rows).to(ctx.device)
+        if answers_stage:
+            own, probe = targets[0][rows], targets[1][data.question_image[rows]]
+            logs = answer_step(model, critic, student, batch, own, probe, cfg.answers, probes, opt_g)
+        else:
+            gan_now = gan_on and step >= cfg.gan.disc_start
+            x_hat, logs = generator_step(model_ddp, disc, critic, batch, cfg, opt_g, gan_now, step, exemplars)
+            if gan_now:
+                logs.update(discriminator_step(disc_ddp, batch.images, x_hat, opt_d))
         done = step + 1
         if ctx.rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
             row = {"step": done, **{k: float(v) for k, v in logs.items()}}
             if done % cfg.eval_every == 0 or done == cfg.steps:
                 row.update(evaluate(model, val))
             log.write(row)
-            bar.set_postfix(bits=f"{row['train/rate_bits']:.1f}", psnr=f"{row['train/psnr']:.1f}")
+            shown = ("train/agree_with_critic", "agree") if answers_stage else ("train/psnr", "psnr")
+            bar.set_postfix({shown[1]: f"{row[shown[0]]:.3f}"})
         if ctx.rank == 0 and (done % cfg.save_every == 0 or done == cfg.steps):
             save(done)
     result_path = run_dir / "state.safetensors"
     if ctx.rank == 0 and cfg.steps > start:
-        result_path = save_final_model(model, val, cfg, card, log)
+        code_usage = fit_prior(model, data) if cfg.model.model == "fsq" else {}
+        result_path = save_final_model(model, val, cfg, dict(card, **code_usage), log)
     log.close()
     distributed.teardown(ctx)
     return TrainResult(result_path, log.history[-1] if log.history else {}, log.history, run_dir, model, disc)

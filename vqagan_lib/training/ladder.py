@@ -1,17 +1,26 @@
-"""The shipped rate ladder and its ablations: one TrainConfig per checkpoint.
+"""The shipped rate ladder and its ablations: one recipe (dotted overrides, as the CLI takes them) per checkpoint.
 
-    base-48bit (plain codec, MSE only) ──fine-tune──> vqagan-6bit, -12bit, -24bit, -64bit  (full recipe)
-                                        └─fine-tune──> ablation-plain-6bit   (MSE only)
-                                        └─fine-tune──> ablation-vaegan-6bit  (VAE-GAN, no VQA term)
+    answers-5bit ──generator──> vqagan-5bit                      (answer code only: draws each code's exemplar)
+    answers-8bit ──generator──> vqagan-8bit
+                 └─generator──> vqagan-16bit, -32bit, -64bit     (+ a geometry code learnt from pixels)
+    ablation-no-vqa-8bit        the same FSQ code and decoder, end to end, pixels and GAN only (no critic anywhere)
+    ablation-no-stage1-8bit     the same, end to end from scratch, with the critic's term (no stage "answers")
+    base-48bit ──fine-tune──> ablation-continuous-6bit          notebook 02's continuous codec, the previous design
 
-Every point starts from the same plain base codec, so the ablations differ from the full
-recipe only in the terms switched off, at a matched rate. `python -m vqagan_lib train-ladder
-NAME` rebuilds a point (and the base first, if it is not shipped) with the one engine in
-train.py and copies it into the shipped checkpoints (runtime.CHECKPOINT_DIR) with a card saying how it was made.
+A point's name says its ceiling: log2 of the number of codes it can send (rounded). What it
+really spends is the entropy of its code under the learnt prior, measured in bytes on disk by
+the benchmark. `python -m vqagan_lib train-ladder NAME` rebuilds a point (and what it starts
+from, if that is not shipped) with the one engine and copies it into the shipped checkpoints
+(runtime.CHECKPOINT_DIR) with a card saying how it was made.
 Introduced in notebooks/05_combined_training.ipynb.
 """
 import dataclasses
+import os
+import platform
+import time
 from dataclasses import dataclass
+
+import torch
 
 from vqagan_lib.checkpoint import copy_checkpoint, update_card
 from vqagan_lib.config import apply_overrides
@@ -19,57 +28,82 @@ from vqagan_lib.errors import VQAGanError
 from vqagan_lib.runtime import CHECKPOINT_DIR
 from vqagan_lib.training.engine import TrainConfig, train
 
-BASE = "base-48bit"
+ANSWERS_8 = ("--model.model", "fsq", "--model.answer_levels", "[8, 6, 5]")
+ANSWERS_5 = ("--model.model", "fsq", "--model.answer_levels", "[6, 5]")
+# Stage "answers": no pixels; the critic's answers on the originals, read from the code.
+ANSWER_STAGE = ("--stage", "answers", "--steps", "6000", "--batch_size", "64", "--optim.lr", "2e-3",
+                "--optim.schedule", "cosine")
+# Stage "generator" without geometry: pixels toward each code's exemplar; a cosine schedule lets the
+# decoder settle exactly on its few dozen targets.
+EXEMPLAR_STAGE = ("--stage", "generator", "--steps", "3000", "--batch_size", "64", "--optim.lr", "2e-3",
+                  "--optim.schedule", "cosine", "--rate.weight", "0")
+# Stage "generator" with a geometry code: pixels toward the original (the code now says where), plus
+# Larsen's learnt similarity and realism so the shapes stay crisp where a bin leaves position uncertain.
+GEOMETRY_STAGE = ("--stage", "generator", "--steps", "3000", "--batch_size", "64", "--optim.lr", "2e-3",
+                  "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.weight", "1000")
+# The ablations train the same code and decoder end to end from scratch, as one stage.
+END_TO_END = ("--stage", "joint", "--steps", "4000", "--batch_size", "64", "--optim.lr", "1e-3", "--rate.weight", "0",
+              "--gan.weight", "0.5", "--gan.disc_start", "1000", "--optim.betas", "[0.5, 0.9]")
+CONTINUOUS_BASE = ("--model.latent_dim", "16", "--rate.target", "48", "--rate.target_start", "96",
+                   "--rate.anneal_steps", "750", "--steps", "1500", "--batch_size", "32", "--optim.betas", "[0.5, 0.9]")
+CONTINUOUS_6 = ("--model.latent_dim", "16", "--rate.weight", "4", "--rate.target", "6", "--rate.target_start", "48",
+                "--rate.anneal_steps", "450", "--gan.weight", "0.5", "--gan.disc_start", "150", "--vqa.weight", "5",
+                "--steps", "900", "--batch_size", "32", "--optim.betas", "[0.5, 0.9]")
 
 
 @dataclass(frozen=True)
 class RatePoint:
-    target_bits: float  # mean bits/image the rate term aims at (hinge: only the excess is penalised)
-    role: str = "ours"  # "ours": the full recipe; "ablation": terms switched off; "base": the shared start
-    gan: bool = True  # the VAE-GAN terms (Dis_l feature loss + adversarial loss)
-    vqa: bool = True  # the frozen critic's term
+    role: str  # "ours": the full recipe; "ablation": a part switched off; "stage"/"base": what points start from
+    nominal_bits: float  # log2 of the code space (FSQ) or the rate target (continuous): the ceiling, not the rate
+    recipe: tuple[str, ...]  # dotted overrides of TrainConfig, exactly as `python -m vqagan_lib train` takes them
+    init: str | None = None  # the point this one starts from
     setting: str = ""  # one line for reports
 
 
 LADDER = {
-    BASE: RatePoint(48, "base", gan=False, vqa=False, setting="plain codec (MSE only), the shared starting point"),
-    "vqagan-6bit": RatePoint(6, setting="full recipe, target 6 bits/image"),
-    "vqagan-12bit": RatePoint(12, setting="full recipe, target 12 bits/image"),
-    "vqagan-24bit": RatePoint(24, setting="full recipe, target 24 bits/image"),
-    "vqagan-64bit": RatePoint(64, setting="full recipe, target 64 bits/image"),
-    "ablation-plain-6bit": RatePoint(6, "ablation", gan=False, vqa=False, setting="plain codec (MSE only), target 6"),
-    "ablation-vaegan-6bit": RatePoint(6, "ablation", gan=True, vqa=False, setting="VAE-GAN without VQA term, target 6"),
+    "answers-5bit": RatePoint("stage", 4.9, ANSWERS_5 + ANSWER_STAGE, setting="stage 'answers' of the 5-bit code"),
+    "answers-8bit": RatePoint("stage", 7.9, ANSWERS_8 + ANSWER_STAGE, setting="stage 'answers' of the 8-bit code"),
+    "vqagan-5bit": RatePoint("ours", 4.9, ANSWERS_5 + EXEMPLAR_STAGE, "answers-5bit",
+                             "FSQ [6,5] answer code, exemplar-trained generator"),
+    "vqagan-8bit": RatePoint("ours", 7.9, ANSWERS_8 + EXEMPLAR_STAGE, "answers-8bit",
+                             "FSQ [8,6,5] answer code, exemplar-trained generator"),
+    "vqagan-16bit": RatePoint("ours", 16.0, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", "[5, 5, 5, 5]"),
+                              "answers-8bit", "8-bit answer code + [5,5,5,5] geometry code"),
+    "vqagan-32bit": RatePoint("ours", 31.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", "[16, 16, 8, 8, 5, 5]"),
+                              "answers-8bit", "8-bit answer code + [16,16,8,8,5,5] geometry code"),
+    "vqagan-64bit": RatePoint("ours", 63.6, ANSWERS_8 + GEOMETRY_STAGE + (
+        "--model.geometry_levels", "[32, 32, 16, 16, 8, 8, 8, 8, 5, 5, 5, 5]"), "answers-8bit",
+        "8-bit answer code + 12-dim geometry code"),
+    "ablation-no-vqa-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END,
+                                      setting="FSQ [8,6,5] end to end, pixels + GAN, no VQA term"),
+    "ablation-no-stage1-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END + ("--vqa.weight", "5"),
+                                         setting="FSQ [8,6,5] end to end with the VQA term, no stage 1"),
+    "base-48bit": RatePoint("base", 48, CONTINUOUS_BASE, setting="continuous codec (MSE only), the shared start"),
+    "ablation-continuous-6bit": RatePoint("ablation", 6, CONTINUOUS_6, "base-48bit",
+                                          setting="notebook 02's continuous codec, full recipe, target 6"),
 }
-BASE_STEPS = 1500  # the base learns the images from scratch
-DEFAULT_STEPS = 600  # each point fine-tunes the base; what one lane of a 2-core CPU affords in minutes
-LOW_RATE = 24  # below this many bits the recipe squeezes harder (see ladder_config)
-LOW_RATE_STEPS = 900
 
 
-def ladder_config(name: str, steps: int | None = None, batch_size: int = 32, seed: int = 0) -> TrainConfig:
+def ladder_config(name: str, steps: int | None = None, seed: int = 0) -> TrainConfig:
     """The recipe for one shipped point. `steps` is shortened only for tests and QUICK notebooks."""
     if name not in LADDER:
         raise VQAGanError(f"unknown ladder point '{name}' (known: {', '.join(LADDER)})")
-    point = LADDER[name]
-    low = point.target_bits < LOW_RATE
-    steps = steps if steps is not None else (BASE_STEPS if name == BASE else LOW_RATE_STEPS if low else DEFAULT_STEPS)
-    anneal = steps // 2
-    start = 96.0 if name == BASE else 48.0  # fine-tunes start at the base's rate and squeeze from there
-    return apply_overrides(TrainConfig(), [
-        "--model.latent_dim", "16",
-        # Low targets need a steeper hinge: at weight 1 the low-rate recipe settled far above its target,
-        # where one more bit still bought more MSE and critic loss than it cost.
-        "--rate.weight", str(4.0 if low else 1.0), "--rate.target", str(point.target_bits),
-        "--rate.target_start", str(max(start, point.target_bits)), "--rate.anneal_steps", str(anneal),
-        # D warms up for a sixth of the run: the decoder is already trained, so D can join early.
-        "--gan.weight", str(0.5 if point.gan else 0.0), "--gan.disc_start", str(steps // 6),
-        # A moderate critic weight: a large one drowns the pixel loss (lower PSNR, no accuracy gained).
-        # At low rates the pixel loss can no longer pay for colour and shape, so the critic gets more.
-        "--vqa.weight", str((5.0 if low else 3.0) if point.vqa else 0.0),
-        "--optim.lr", "1e-3", "--optim.betas", "[0.5, 0.9]",
-        "--steps", str(steps), "--batch_size", str(batch_size), "--seed", str(seed), "--name", name,
-        "--log_every", "25", "--eval_every", str(max(steps // 4, 1)), "--save_every", str(max(steps // 4, 1)),
-    ])
+    cfg = apply_overrides(TrainConfig(), list(LADDER[name].recipe) + ["--seed", str(seed), "--name", name])
+    steps = cfg.steps if steps is None else steps
+    disc_start = min(cfg.gan.disc_start, steps // 4)  # short runs (tests, QUICK) still reach the GAN
+    return apply_overrides(cfg, ["--steps", str(steps), "--gan.disc_start", str(disc_start),
+                                 "--log_every", "25", "--eval_every", str(max(steps // 4, 1)),
+                                 "--save_every", str(max(steps // 4, 1))])
+
+
+def machine_description() -> str:
+    """Where a point was trained, for its card: device, CPU count, torch threads."""
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.machine()})"
+    return f"{device}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def recipe_command(name: str, steps: int | None = None) -> str:
+    return f"python -m vqagan_lib train-ladder {name}" + (f" --steps {steps}" if steps is not None else "")
 
 
 def ship(result, name: str) -> "object":
@@ -77,7 +111,7 @@ def ship(result, name: str) -> "object":
     point = LADDER[name]
 
     def tag(card):
-        card["ladder"] = {"role": point.role, "target_bits": point.target_bits, "setting": point.setting}
+        card["ladder"] = {"role": point.role, "nominal_bits": point.nominal_bits, "setting": point.setting}
         card["name"] = name
 
     dst = copy_checkpoint(result.checkpoint_path, CHECKPOINT_DIR / f"{name}.safetensors", tag)
@@ -85,15 +119,23 @@ def ship(result, name: str) -> "object":
 
 
 def train_point(name: str, steps: int | None = None, ship_it: bool = True, progress: bool = True,
-                command: str | None = None, base=None):
-    """Train one ladder point (from `base`, default the shipped base codec); optionally ship it."""
+                command: str | None = None, init=None):
+    """Train one ladder point (from `init`, default its shipped start point, trained first if missing)."""
     cfg = ladder_config(name, steps=steps)
-    init = None
-    if name != BASE:
-        init = base if base is not None else CHECKPOINT_DIR / f"{BASE}.safetensors"
-        if base is None and not init.exists():
-            train_point(BASE, progress=progress, command=f"python -m vqagan_lib train-ladder {BASE}")
-    result = train(cfg, progress=progress, init_from=init, command=command)
-    if init is not None:
-        update_card(result.checkpoint_path, lambda card: card.update(init_from=str(getattr(init, "name", init))))
+    start = LADDER[name].init
+    if start is not None and init is None:
+        init = CHECKPOINT_DIR / f"{start}.safetensors"
+        if not init.exists():
+            train_point(start, progress=progress, command=recipe_command(start))
+    began = time.time()
+    result = train(cfg, progress=progress, init_from=init, command=command or recipe_command(name, steps))
+    seconds = time.time() - began
+
+    def record(card):
+        card["training"] = {"wall_seconds": round(seconds, 1), "steps": cfg.steps,
+                            "steps_per_second": round(cfg.steps / max(seconds, 1e-9), 2), "machine": machine_description()}
+        if init is not None:
+            card["init_from"] = str(getattr(init, "stem", init))
+
+    update_card(result.checkpoint_path, record)
     return ship(result, name) if ship_it else result

@@ -1,0 +1,165 @@
+"""The discrete codec: a global FSQ code that carries the answers, and optionally the geometry.
+
+    x -> answer encoder   -> FSQ(answer_levels)   -> a (B, d_a) --\\
+    x -> geometry encoder -> FSQ(geometry_levels) -> g (B, d_g) ---+-> decoder (the generator G) -> x_hat
+                                                                   \\
+    symbols: [index of a, digit of each g_i] (B, 1 + d_g) -> categorical prior -> arithmetic coder -> bytes
+
+Why not the continuous codec of notebook 02 at a handful of bits: its rounded global latent
+with a factorized prior collapses to one or two symbols, and the pixel loss that trains it
+spends what is left on pixels, not on answers. Here the code is a fixed grid that cannot
+collapse (Mentzer et al. 2023), and training puts the answers in first (training/stages.py):
+
+- stage "answers": the answer encoder learns, with no pixels at all, to let the frozen critic's
+  answer head answer every question of the image from `a` alone (`answer_head` maps a into the
+  critic's joint feature space);
+- stage "generator": the decoder learns to draw what the code says; the geometry code (position,
+  size, tint) is learnt here, from pixels, because only a viewer needs it.
+
+At a few bits the decoder has few distinct outputs (prod of all levels): `decompress` renders each
+code once and then decodes by table lookup. Every model returns one `CodecOutput`.
+
+Introduced in notebooks/05_combined_training.ipynb.
+"""
+import hashlib
+import math
+
+import torch
+from torch import nn
+
+from vqagan_lib.errors import VQAGanError
+from vqagan_lib.models.categorical_prior import CategoricalPrior
+from vqagan_lib.models.contract import CodecConfig, CodecOutput
+from vqagan_lib.models.fsq import FSQ
+from vqagan_lib.models.networks import Decoder, Encoder
+
+TABLE_LIMIT = 4096  # at most this many codes: decode by table lookup (4096 images of 64x64 floats: 200 MB at most)
+
+
+class DiscreteCodec(nn.Module):
+    """Answer code (+ geometry code) -> decoder; symbols coded under a categorical prior."""
+
+    def __init__(self, cfg: CodecConfig = None):
+        super().__init__()
+        self.cfg = cfg = cfg or CodecConfig(model="fsq")
+        d_a, d_g = len(cfg.answer_levels), len(cfg.geometry_levels)
+        self.answer_fsq = FSQ(cfg.answer_levels)
+        self.answer_encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_a)
+        # Maps the answer code into the critic's joint image feature space (stage "answers").
+        self.answer_head = nn.Sequential(nn.Linear(d_a, 256), nn.GELU(), nn.Linear(256, 256), nn.GELU(),
+                                         nn.Linear(256, cfg.answer_head_dim))
+        self.geometry_fsq = FSQ(cfg.geometry_levels) if d_g else None
+        self.geometry_encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_g) if d_g else None
+        self.decoder = Decoder(cfg.image_size, cfg.channels, d_a + d_g)
+        self.entropy_model = CategoricalPrior((self.answer_fsq.size,) + tuple(cfg.geometry_levels))
+        self.card: dict = {}
+        self._table = None  # (codes, 3, S, S): every code decoded once, built on first use in eval mode
+
+    @property
+    def code_space(self) -> int:
+        """How many distinct codes (so at most how many distinct images) the decoder can be sent."""
+        return self.answer_fsq.size * math.prod(self.cfg.geometry_levels)
+
+    def train(self, mode: bool = True):
+        self._table = None  # weights may change: the cached renderings would go stale
+        return super().train(mode)
+
+    def answer_code(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B,3,S,S) -> answer code (B, d_a), straight-through quantised."""
+        return self.answer_fsq(self.answer_encoder(x))
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B,3,S,S) -> the whole code (B, d_a + d_g) the decoder sees."""
+        a = self.answer_code(x)
+        if self.geometry_fsq is None:
+            return a
+        return torch.cat([a, self.geometry_fsq(self.geometry_encoder(x))], dim=1)
+
+    def symbols_of(self, code: torch.Tensor) -> torch.Tensor:
+        """Code (B, d_a + d_g) -> symbols (B, 1 + d_g): the answer index, then each geometry digit."""
+        d_a = len(self.cfg.answer_levels)
+        parts = [self.answer_fsq.to_index(code[:, :d_a])[:, None]]
+        for i, level in enumerate(self.cfg.geometry_levels):
+            parts.append(torch.round(code[:, d_a + i:d_a + i + 1] * (level // 2) + level // 2).long())
+        return torch.cat(parts, dim=1)
+
+    def code_of(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, 1 + d_g) -> code (B, d_a + d_g), the inverse of symbols_of."""
+        parts = [self.answer_fsq.from_index(symbols[:, 0])]
+        for i, level in enumerate(self.cfg.geometry_levels):
+            parts.append(((symbols[:, 1 + i:2 + i] - level // 2).float() / (level // 2)))
+        return torch.cat(parts, dim=1)
+
+    def joint_index(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, G) -> one number per code in [0, code_space): the decode table's row."""
+        index, scale = symbols[:, 0].clone(), self.answer_fsq.size
+        for i, level in enumerate(self.cfg.geometry_levels):
+            index += symbols[:, 1 + i] * scale
+            scale *= level
+        return index
+
+    def all_symbols(self) -> torch.Tensor:
+        """Every code's symbols (code_space, G), in joint-index order."""
+        index = torch.arange(self.code_space)
+        parts = [index % self.answer_fsq.size]
+        rest = index // self.answer_fsq.size
+        for level in self.cfg.geometry_levels:
+            parts.append(rest % level)
+            rest = rest // level
+        return torch.stack(parts, dim=1)
+
+    def forward(self, x: torch.Tensor) -> CodecOutput:
+        code = self.code(x)  # (B, d)
+        x_hat = self.decoder(code)  # (B, 3, S, S)
+        if self.entropy_model.frozen:
+            rate = self.entropy_model.table_bits(self.symbols_of(code.detach()))
+        else:
+            rate = torch.zeros(len(x), device=x.device)  # no prior yet: stage "answers" fits it
+        return CodecOutput(x_hat, rate, code)
+
+    def freeze_tables(self) -> None:
+        """The prior is fitted on training codes (training/stages.py), never guessed here."""
+        self.entropy_model.check_tables(self.card.get("name", "codec"))
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B,3,S,S) -> symbols (B, G); coding/bitstream.py turns them into bytes."""
+        self.entropy_model.check_tables(self.card.get("name", "codec"))
+        return self.symbols_of(self.code(x))
+
+    @torch.no_grad()
+    def render_table(self) -> torch.Tensor:
+        """Every code decoded once: (code_space, 3, S, S). Built on first use, cached until train()."""
+        if self._table is None:
+            codes = self.code_of(self.all_symbols().to(self.decoder.head[0].weight.device))
+            self._table = torch.cat([self.decoder(chunk) for chunk in codes.split(512)])
+        return self._table
+
+    @torch.no_grad()
+    def decompress(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, G) -> images (B, 3, S, S); a table lookup when the code space is small."""
+        if self.code_space <= TABLE_LIMIT and not self.training:
+            return self.render_table()[self.joint_index(symbols)]
+        unique, inverse = torch.unique(symbols, dim=0, return_inverse=True)
+        return self.decoder(self.code_of(unique))[inverse]
+
+    def fingerprint(self) -> int:
+        """16-bit hash of what decoding depends on: decoder weights, integer tables, code layout."""
+        layout = f"fsq/{self.cfg.image_size}/{self.cfg.answer_levels}/{self.cfg.geometry_levels}"
+        digest = hashlib.sha256(layout.encode())
+        state = {f"decoder.{k}": v for k, v in self.decoder.state_dict().items()}
+        state["freqs"] = self.entropy_model.freqs
+        for key, tensor in sorted(state.items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return int.from_bytes(digest.digest()[:2], "big")
+
+
+def check_config(cfg: CodecConfig) -> None:
+    """One clear error for a code layout the prior or the coder cannot hold."""
+    if len(cfg.answer_levels) < 1 or any(level < 2 for level in cfg.answer_levels + cfg.geometry_levels):
+        raise VQAGanError(f"model.answer_levels / geometry_levels: levels must be >= 2, got "
+                          f"{cfg.answer_levels} / {cfg.geometry_levels}")
+    if math.prod(cfg.answer_levels) > 1 << 15:
+        raise VQAGanError(f"model.answer_levels: {math.prod(cfg.answer_levels)} codes is more than one "
+                          "16-bit-precision table can hold (at most 32768)")

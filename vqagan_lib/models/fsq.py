@@ -1,0 +1,60 @@
+"""Finite scalar quantisation (Mentzer et al. 2023, "Finite Scalar Quantization: VQ-VAE Made Simple").
+
+Each of d dimensions is squashed into a fixed range and rounded to one of L_i levels:
+
+    z (B, d) -> bound: tanh, scaled to +-(L_i - 1)/2 -> round (straight-through) -> / (L_i // 2) -> (B, d) in [-1, 1]
+
+The grid is fixed, so unlike a VQ codebook there is nothing to collapse or to restart: every one
+of the prod(L_i) cells is a code, and a code's index is its mixed-radix number
+
+    index = sum_i digit_i * prod_{j < i} L_j,    digit_i in [0, L_i)
+
+which the categorical prior and the arithmetic coder see as one symbol. Even L_i are handled by a
+half-bin offset, so that rounding yields exactly L_i values.
+
+Introduced in notebooks/05_combined_training.ipynb.
+"""
+import math
+
+import torch
+from torch import nn
+
+
+class FSQ(nn.Module):
+    """forward(z (B, d)) -> quantised code (B, d) in [-1, 1] with a straight-through gradient."""
+
+    def __init__(self, levels: tuple[int, ...]):
+        super().__init__()
+        if not levels or any(level < 2 for level in levels):
+            raise ValueError(f"FSQ levels must be a non-empty list of integers >= 2, got {levels}")
+        self.levels = tuple(int(level) for level in levels)
+        self.register_buffer("_levels", torch.tensor(self.levels, dtype=torch.float32), persistent=False)
+        basis = [math.prod(self.levels[:i]) for i in range(len(self.levels))]
+        self.register_buffer("_basis", torch.tensor(basis, dtype=torch.long), persistent=False)
+
+    @property
+    def size(self) -> int:
+        """Number of codes: prod(levels)."""
+        return math.prod(self.levels)
+
+    def bound(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, d) -> values in (-(L-1)/2, (L-1)/2), shifted by half a bin where L is even."""
+        half = (self._levels - 1) / 2
+        offset = (self._levels % 2 == 0).float() * 0.5
+        shift = torch.atanh(offset / half)
+        return torch.tanh(z + shift) * half - offset
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        bounded = self.bound(z)
+        rounded = bounded + (torch.round(bounded) - bounded).detach()  # straight-through: d/dz as if no rounding
+        return rounded / (self._levels // 2)  # (B, d) in [-1, 1]
+
+    def to_index(self, code: torch.Tensor) -> torch.Tensor:
+        """Quantised code (B, d) -> index (B,) in [0, size)."""
+        digits = torch.round(code * (self._levels // 2) + self._levels // 2).long()  # (B, d) in [0, L)
+        return (digits * self._basis).sum(dim=-1)
+
+    def from_index(self, index: torch.Tensor) -> torch.Tensor:
+        """Index (B,) -> quantised code (B, d), the inverse of to_index."""
+        digits = (index.long()[:, None] // self._basis) % self._levels.long()  # (B, d)
+        return (digits - self._levels.long() // 2).float() / (self._levels // 2)

@@ -1,0 +1,206 @@
+"""The discrete codec's training stages: put the answers into the code first, then learn to draw them.
+
+    stage "answers"   (no pixels):  x -> answer code a -> answer_head -> critic's answer head
+                                    loss: CE against the critic's answers on the original x, for the
+                                    image's own questions and a few probe questions asked of every image
+    stage "generator" (code frozen): a (+ geometry code g) -> decoder -> x_hat
+                                    loss: pixels toward a target + [Dis_l + GAN] + [critic through jitter]
+    stage "joint":    the engine's usual end-to-end step (here: the "no stage 1" ablation, or a fine-tune)
+
+Why stage "answers" first: a code trained end to end from pixels collapses (every image, one
+code) before the critic's gradient has anything to push through the rounding, and a pixel loss
+spends a handful of bits on position, not on colour and shape. Distilling the critic's answers
+into the code needs no decoder, so it is cheap; the critic is frozen and the judges never see it.
+
+Why an exemplar target in stage "generator" when the code holds no geometry: the pixel-optimal
+image for a code that says "red circle" but not where is the average of all red circles, a
+wash. The code's exemplar is one real training image of that code (the member whose pictures
+the critic answers best on all the code's questions), so the decoder is asked to draw one crisp,
+real shape that the code implies. When a geometry code is present the target is the original.
+
+Introduced in notebooks/05_combined_training.ipynb.
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vqagan_lib.answerers.critic import QuestionEncoder
+from vqagan_lib.errors import VQAGanError
+from vqagan_lib.training.batches import Batch, TrainData
+
+STAGES = ("joint", "answers", "generator")
+
+
+@dataclass
+class AnswerStageConfig:
+    # Asked of every image besides its own questions: the two answers everything else follows from.
+    probe_questions: tuple[str, ...] = ("what shape is in the image?", "what color is the shape?")
+    flip: bool = True  # left-right flips: the answers survive them, the code should not depend on side
+
+
+@dataclass
+class GeneratorStageConfig:
+    target: str = "auto"  # "exemplar", "original", or "auto": exemplar when the code holds no geometry
+    exemplar_candidates: int = 64  # members of a code scored by the critic when choosing its exemplar
+
+
+class AnswerStudent(nn.Module):
+    """For critics without a separate question encoder and answer head (ViLT): our own small ones."""
+
+    def __init__(self, n_words: int, n_answers: int, dim: int):
+        super().__init__()
+        self.question = QuestionEncoder(n_words, 64, dim)
+        self.head = nn.Sequential(nn.Linear(dim, 256), nn.GELU(), nn.Linear(256, n_answers))
+
+    def fuse(self, v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(v) * torch.tanh(q))
+
+
+def answer_reader(critic, model) -> nn.Module | None:
+    """None when the critic's own question encoder and head can read the code; else a student to train."""
+    if hasattr(critic, "fuse") and hasattr(critic, "question"):
+        if getattr(critic.cfg, "dim", None) != model.cfg.answer_head_dim:
+            raise VQAGanError(f"model.answer_head_dim is {model.cfg.answer_head_dim} but the critic's joint "
+                              f"features have {critic.cfg.dim} dims: set --model.answer_head_dim {critic.cfg.dim}")
+        return None
+    return AnswerStudent(len(critic.vocab.words), len(critic.vocab.answers), model.cfg.answer_head_dim)
+
+
+def answers_from_code(model, critic, student, code: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
+    """Logits (B, A) of the critic's answer head (or the student's) reading the code instead of the image."""
+    reader = student if student is not None else critic
+    return reader.fuse(model.answer_head(code), reader.question(questions))
+
+
+def probe_ids(critic, cfg: AnswerStageConfig, device) -> torch.Tensor:
+    """The probe questions as word ids (P, L) in the critic's vocabulary."""
+    if not cfg.probe_questions:
+        return torch.zeros(0, critic.vocab.max_len, dtype=torch.long, device=device)
+    return torch.stack([critic.vocab.encode(q) for q in cfg.probe_questions]).to(device)
+
+
+@torch.no_grad()
+def critic_targets(critic, data: TrainData, probes: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the critic answers on the original training images, computed once before stage "answers":
+    to every question row (N_q,), and to every probe question about every image (N_img, P)."""
+    device = probes.device
+    own, probe = [], []
+    for start in range(0, len(data.images), batch):
+        rows = torch.arange(start, min(start + batch, len(data.images)))
+        x = data.gather_images(rows).to(device)
+        asked = torch.isin(data.question_image, rows).nonzero().flatten()  # this chunk's question rows, in order
+        where = data.question_image[asked] - start
+        questions = data.questions[asked].to(device)
+        if hasattr(critic, "image") and hasattr(critic, "fuse"):  # one CNN pass per image, reused by its questions
+            v = critic.image(x)
+            own.append(critic.fuse(v[where.to(device)], critic.question(questions)).argmax(-1).cpu())
+            probe.append(torch.stack([critic.fuse(v, critic.question(p.expand(len(x), -1))).argmax(-1).cpu()
+                                      for p in probes], 1) if len(probes) else torch.zeros(len(x), 0, dtype=torch.long))
+        else:
+            own.append(critic(x[where.to(device)], questions).argmax(-1).cpu())
+            probe.append(torch.stack([critic(x, p.expand(len(x), -1)).argmax(-1).cpu() for p in probes], 1)
+                         if len(probes) else torch.zeros(len(x), 0, dtype=torch.long))
+    return torch.cat(own), torch.cat(probe)
+
+
+def answer_step(model, critic, student, batch: Batch, own: torch.Tensor, probe: torch.Tensor,
+                cfg: AnswerStageConfig, probes: torch.Tensor, opt) -> dict:
+    """One update of the answer encoder and head (and student): the critic's answers, read from the code.
+
+    `own` (B,) and `probe` (B, P) are the critic's answers on the batch's original images (critic_targets).
+    """
+    x = batch.images
+    if cfg.flip:  # the answers survive a left-right flip, so the targets do too
+        flip = torch.rand(len(x), device=x.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    b = len(x)
+    questions = torch.cat([batch.questions] + [p.expand(b, -1) for p in probes])  # (B*(1+P), L), question-major
+    targets = torch.cat([own] + [probe[:, k] for k in range(probe.shape[1])]).to(x.device)
+    code = model.answer_code(x).repeat(1 + len(probes), 1)
+    logits = answers_from_code(model, critic, student, code, questions)
+    loss = F.cross_entropy(logits, targets)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    agree = (logits.argmax(-1) == targets).float().mean()
+    truth = (logits[:b].argmax(-1) == batch.answers).float().mean()
+    return {"train/answer_loss": loss.detach(), "train/agree_with_critic": agree.detach(), "train/answer_acc": truth.detach()}
+
+
+@torch.no_grad()
+def training_codes(model, data: TrainData, batch: int = 512) -> torch.Tensor:
+    """Symbols (N_img, G) of every training image: what the prior is fitted on."""
+    device = next(model.parameters()).device
+    rows = []
+    for start in range(0, len(data.images), batch):
+        images = data.gather_images(torch.arange(start, min(start + batch, len(data.images)))).to(device)
+        rows.append(model.symbols_of(model.code(images)).cpu())
+    return torch.cat(rows)
+
+
+@torch.no_grad()
+def fit_prior(model, data: TrainData) -> dict:
+    """Fit the categorical prior on the training codes; returns the code's usage for the card."""
+    symbols = training_codes(model, data)
+    model.entropy_model.fit(symbols)
+    used = torch.unique(symbols[:, 0]).numel()
+    return {"answer_codes_used": used, "prior_entropy_bits": round(model.entropy_model.entropy_bits(), 3)}
+
+
+@torch.no_grad()
+def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each answer code: the training image whose pictures the critic answers best on the
+    questions of all the code's training images. Returns (table (K, 3, S, S), known (K,) bool)."""
+    device = next(model.parameters()).device
+    index = training_codes(model, data)[:, 0]  # (N_img,)
+    size = model.answer_fsq.size
+    table = torch.zeros(size, 3, model.cfg.image_size, model.cfg.image_size)
+    known = torch.zeros(size, dtype=torch.bool)
+    for code in torch.unique(index).tolist():
+        members = (index == code).nonzero().flatten()
+        questions = torch.isin(data.question_image, members).nonzero().flatten()  # rows of all members' questions
+        q_ids, answers = data.questions[questions].to(device), data.answers[questions].to(device)
+        pool = members[:candidates]
+        images = data.gather_images(pool).to(device)
+        scores = []
+        for image in images:
+            logp = critic(image.expand(len(q_ids), -1, -1, -1), q_ids).log_softmax(-1)  # (Q, A)
+            scores.append(logp.gather(1, answers[:, None]).sum())
+        table[code] = images[int(torch.stack(scores).argmax())].cpu()
+        known[code] = True
+    return table, known
+
+
+def pixel_target(model, x: torch.Tensor, code: torch.Tensor, exemplars) -> torch.Tensor:
+    """What the decoder's output is compared with: the code's exemplar, or the original itself."""
+    if exemplars is None:
+        return x
+    table, known = exemplars
+    index = model.answer_fsq.to_index(code[:, :len(model.cfg.answer_levels)].detach()).cpu()
+    target = table[index].to(x.device)
+    return torch.where(known[index].to(x.device)[:, None, None, None], target, x)
+
+
+def uses_exemplars(model, cfg: GeneratorStageConfig) -> bool:
+    if cfg.target not in ("auto", "exemplar", "original"):
+        raise VQAGanError(f"generator.target: unknown {cfg.target!r} (expected 'auto', 'exemplar' or 'original')")
+    return cfg.target == "exemplar" or (cfg.target == "auto" and not model.cfg.geometry_levels)
+
+
+def copy_answer_code(model, source) -> None:
+    """Start stage "generator" from a stage "answers" checkpoint: its answer encoder and head only
+    (the decoder and any geometry code are new, so their shapes need not match)."""
+    if tuple(source.cfg.answer_levels) != tuple(model.cfg.answer_levels):
+        raise VQAGanError(f"the stage 'answers' checkpoint has answer_levels {source.cfg.answer_levels}, "
+                          f"this run {model.cfg.answer_levels}: they must match")
+    model.answer_encoder.load_state_dict(source.answer_encoder.state_dict())
+    model.answer_head.load_state_dict(source.answer_head.state_dict())
+
+
+def freeze_answer_code(model) -> None:
+    """Stage "generator" keeps the answer code exactly as stage "answers" left it."""
+    for part in (model.answer_encoder, model.answer_head):
+        part.requires_grad_(False)
+        part.eval()

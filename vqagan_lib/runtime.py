@@ -1,4 +1,4 @@
-"""Run-time switches shared by notebooks, scripts and tests: QUICK mode, device, seeds, and where files live.
+"""Run-time switches shared by notebooks, scripts and tests: QUICK mode, device, seeds, progress bars, and where files live.
 
 Two places, never confused:
 - the models: the shipped checkpoints travel inside the package (`CHECKPOINT_DIR`, package data), and
@@ -9,6 +9,7 @@ Two places, never confused:
 import importlib.resources
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,33 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+# A notebook executed headless (nbconvert, nbclient, papermill, nbval) stores each output once: a tqdm
+# widget is stored as its text fallback, the bar's first state ("0%"), because its updates travel as
+# widget messages nobody saves. There a plain-text bar is stored instead, its last state on top.
+HEADLESS_PROGRESS_INTERVAL = 60.0  # seconds between updates in a headless run: a few lines, not thousands
+
+
+def progress_kind() -> str:
+    """Where a progress bar will be seen: 'widget' (a Jupyter server's kernel: JupyterLab, Notebook),
+    'headless' (a kernel started by anything else, e.g. nbconvert or nbval) or 'terminal'."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    if type(shell).__name__ != "ZMQInteractiveShell":
+        return "terminal"
+    # jupyter_server gives the kernels it starts for a notebook JPY_SESSION_NAME (the notebook's path).
+    return "widget" if os.environ.get("JPY_SESSION_NAME") else "headless"
+
+
+def progress_bar(*args, **kwargs):
+    """`tqdm(*args, **kwargs)` drawn to suit `progress_kind()`: a live widget in JupyterLab, plain text
+    updated at most every HEADLESS_PROGRESS_INTERVAL seconds in a headless run, tqdm's own in a terminal."""
+    kind = progress_kind()
+    if kind == "widget":
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm.std import tqdm
+        if kind == "headless":
+            kwargs.setdefault("mininterval", HEADLESS_PROGRESS_INTERVAL)
+            kwargs.setdefault("file", sys.stderr)
+    return tqdm(*args, **kwargs)

@@ -8,11 +8,11 @@ Every user-facing problem is a VQAGanError, printed as one line with exit status
 import argparse
 import sys
 
-from vqagan_lib.apps.commands import bench, codec, critic, data, ladder, train
+from vqagan_lib.apps.commands import bench, codec, course, critic, data, ladder, train
 from vqagan_lib.errors import VQAGanError
 
 # Modules that register subcommands, in the order `--help` lists them.
-COMMAND_MODULES = [data, codec, train, critic, bench, ladder]
+COMMAND_MODULES = [data, codec, train, critic, bench, ladder, course]
 
 
 def build_parser() -> argparse.ArgumentParser:

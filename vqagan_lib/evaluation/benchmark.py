@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from vqagan_lib.runtime import progress_bar as tqdm  # plain text when a notebook runs headless
 
 from vqagan_lib.answerers.shapes import mask_iou, segment
 from vqagan_lib.answerers.vqa_eval import default_answerers, evaluate

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from vqagan_lib.runtime import progress_bar as tqdm  # plain text when a notebook runs headless
 
 from vqagan_lib.answerers.critic import load_critic
 from vqagan_lib.checkpoint import load_card

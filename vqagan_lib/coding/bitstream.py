@@ -2,30 +2,50 @@
 
     offset  size      field
     0       1         magic 0x9B (not ASCII, so no text file starts with it)
-    1       1         version (high 4 bits, = 1) | flags (low 4 bits: 1 = has sizes, 2 = has names; 4, 8 reserved = 0)
-    2       2         model fingerprint, big-endian (Codec.fingerprint(): which weights + tables decode this)
-    4       varint    image count N >= 1
+    1       1         version (high 4 bits, = 2) | flags (low 4 bits: 1 = has sizes, 2 = has names,
+                      4 = one image; 8 reserved = 0)
+    2       varint    image count N >= 2, absent when flag 4 says N = 1
             [N x (varint w, varint h)]         original sizes, only if some image was not S x S
             [N x (varint len, utf-8 name)]     original file names, only with --keep-names
             payload   arithmetic-coded symbols of all N images' coded dims, one stream, split into
                       chunks of CHUNK_SYMBOLS symbols: every chunk but the last is preceded by its byte length
-    -1      1         CRC-8 of everything before it
+    -3/-4   3 or 4    keyed check: BLAKE2s of every byte before it, keyed with the decoding model's
+                      key (`model_key`: its fingerprint, image size and integer tables); 3 bytes
+                      for one image, 4 for a batch
 
-One image, ~8 bits: 1 + 1 + 2 + 1 + (1 or 2) + 1 = 7-8 bytes. CRC-8 rather than CRC-16: a second
-check byte is 12% of such a file. CRC-8 still catches every error confined to 8 consecutive bits
-(any single changed byte) and 255/256 of the rest, and the arithmetic decoder adds its own check:
-it only accepts a payload that is exactly the encoding of the symbols it decodes to.
+Header cost (a design fact of the format, asserted by tests/coding/test_bitstream.py):
+one image: magic + version/flags + 3-byte check = 5 bytes, so ~8 bits of payload make a 6-7 byte
+file; a 1000-image stream: magic + version/flags + 2-byte count + 4-byte check = 8 bytes, plus one
+length varint (2 bytes) per 4096-symbol chunk but the last, e.g. 3 x 2 bytes at 16 coded dims:
+0.11 bits/image in all.
 
-Chunking keeps decoding linear in the number of images (the exact coder is quadratic within a
-string) and bounds the work a crafted header can ask for: N is capped by the payload's size.
-Varints are LEB128 (7 bits per byte, high bit = more), and must be minimal.
+Why a keyed hash and no model fingerprint: one check now does both jobs. A file decoded with
+another model, truncated, or edited anywhere is refused unless 24 (one image) or 32 (batch)
+hash bits agree by chance, 1 in 16.8 million or 1 in 4.3 billion, where version 1's CRC-8 let
+1 in 256 through and its 16-bit fingerprint named the model. The key covers the model's 16-bit
+fingerprint, so two models share a key only if their tables match exactly and their
+fingerprints collide. `info` and `decompress` without --model find the model by trying the
+shipped codecs' keys. A batch buys 8 more bits because it holds more to lose; the arithmetic
+decoder adds its own check besides: it accepts only a payload that is exactly the encoding of
+the symbols it decodes to.
 
+The decode budget bounds what a file may ask of a reader, checked from the header before any
+decoding: at most DecodeBudget.max_images images (default 10,000) and max_pixels output pixels
+(default 2**26, 67 megapixels: 16,384 images of 64x64 or one of 8192x8192); the CLI raises them
+with --max-images / --max-pixels. The decoder network runs DECODE_BATCH images at a time, so
+memory follows the batch and the largest single image, never the file. Reads stop at
+MAX_FILE_BYTES. Chunking keeps decoding linear in the number of images (the exact coder is
+quadratic within a string). Varints are LEB128 (7 bits per byte, high bit = more), and must be
+minimal: a file has exactly one valid encoding.
+
+Version 1 files (fingerprint + CRC-8) are refused with a message saying so: compress again.
 Every problem reading a file is a BitstreamError (a VQAGanError) naming the file. Rates reported
 anywhere are len(file) * 8 bits, header included.
 
 Introduced in notebooks/02_codec.ipynb.
 """
 import dataclasses
+import hashlib
 
 import numpy as np
 import torch
@@ -34,36 +54,42 @@ from vqagan_lib.coding import arithmetic
 from vqagan_lib.errors import VQAGanError
 
 MAGIC = 0x9B
-VERSION = 1
-HAS_SIZES, HAS_NAMES, KNOWN_FLAGS = 1, 2, 3
+VERSION = 2
+HAS_SIZES, HAS_NAMES, ONE_IMAGE, KNOWN_FLAGS = 1, 2, 4, 7
+CHECK_ONE, CHECK_BATCH = 3, 4  # bytes of keyed check: one image, a batch
 CHUNK_SYMBOLS = 4096  # decode cost grows as the square of a string's length; chunks keep it linear
-MAX_IMAGES = 100_000  # per file
-MAX_SIDE, MAX_PIXELS = 65_535, 50_000_000  # the same limits images.py applies to inputs
+MAX_IMAGES = 100_000  # per file, the format's limit (the decode budget is lower by default)
+MAX_SIDE, MAX_PIXELS = 65_535, 50_000_000  # per image, the same limits images.py applies to inputs
 MAX_NAME_BYTES = 255
+MAX_FILE_BYTES = 64 * 2**20  # a reader reads no more; 100,000 images with names and sizes fit in 30 MB
+DECODE_BATCH = 256  # images per run of the decoder network
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeBudget:
+    """What one file may ask a reader to produce; anything above is refused from the header alone."""
+
+    max_images: int = 10_000  # 10x the benchmark's 1000-image stream
+    max_pixels: int = 2**26  # output pixels over all images, at their restored sizes
+
+
+DEFAULT_BUDGET = DecodeBudget()
 
 
 class BitstreamError(VQAGanError):
-    """A .vqg file that cannot be read: wrong magic, version, model, truncated or altered."""
+    """A .vqg file that cannot be read: wrong magic, version, model, truncated, altered or over budget."""
 
 
-def _crc8_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF  # polynomial x^8+x^2+x+1
-        table.append(crc)
-    return table
+def model_key(codec) -> bytes:
+    """The 32-byte key a model checks its files with: its fingerprint, image size and integer tables."""
+    freqs = np.ascontiguousarray(codec.entropy_model.check_tables(getattr(codec, "card", {}).get("name", "model")),
+                                 dtype="<i8")  # (D, K)
+    layout = f"{codec.cfg.image_size}/{freqs.shape[0]}/{freqs.shape[1]}/{codec.fingerprint():04x}".encode()
+    return hashlib.blake2s(layout + freqs.tobytes(), person=b"vqg-key2").digest()
 
 
-_CRC8 = _crc8_table()
-
-
-def crc8(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc = _CRC8[crc ^ byte]
-    return crc
+def keyed_check(key: bytes, body: bytes, size: int) -> bytes:
+    return hashlib.blake2s(body, key=key, digest_size=size).digest()
 
 
 def write_varint(value: int) -> bytes:
@@ -112,17 +138,26 @@ class _Reader:
 
 @dataclasses.dataclass
 class VqgFile:
-    fingerprint: int  # 16-bit model fingerprint from the header
     count: int  # number of images
     sizes: list[tuple[int, int]] | None  # original (w, h) per image, None when all are the native size
     names: list[str] | None  # original file names, None unless stored
     payload: bytes  # the chunked arithmetic-coded symbols
     header_bytes: int  # bytes before the payload
-    total_bytes: int  # len(file), CRC included
+    total_bytes: int  # len(file), check included
+    body: bytes  # every byte the check covers
+    check: bytes  # the keyed check, 3 or 4 bytes
+
+    def matches(self, key: bytes) -> bool:
+        """Whether the model with this key made this file, and the file is whole and unaltered."""
+        return keyed_check(key, self.body, len(self.check)) == self.check
+
+    def output_pixels(self, image_size: int) -> int:
+        """Pixels a decoder writes for this file at the restored sizes (native S x S when none are stored)."""
+        return sum(w * h for w, h in self.sizes) if self.sizes else self.count * image_size**2
 
 
-def pack(symbols: np.ndarray, freqs: np.ndarray, fingerprint: int, sizes=None, names=None) -> bytes:
-    """Symbols (N, D) + the model's integer tables (D, K) -> the bytes of a .vqg file.
+def pack(symbols: np.ndarray, freqs: np.ndarray, key: bytes, sizes=None, names=None) -> bytes:
+    """Symbols (N, D) + the model's integer tables (D, K) + its `model_key` -> the bytes of a .vqg file.
 
     `sizes` (list of (w, h)) is stored only when given; pass None when every image is native size.
     Deterministic dims (a single symbol with a count) are skipped: the decoder knows them.
@@ -132,23 +167,32 @@ def pack(symbols: np.ndarray, freqs: np.ndarray, fingerprint: int, sizes=None, n
     if not 1 <= count <= MAX_IMAGES:
         raise VQAGanError(f"a .vqg file holds 1 to {MAX_IMAGES} images, got {count}")
     flags = (HAS_SIZES if sizes is not None else 0) | (HAS_NAMES if names is not None else 0)
-    out = bytearray([MAGIC, VERSION << 4 | flags]) + (fingerprint & 0xFFFF).to_bytes(2, "big") + write_varint(count)
+    out = bytearray([MAGIC, VERSION << 4 | flags | (ONE_IMAGE if count == 1 else 0)])
+    if count > 1:
+        out += write_varint(count)
     for w, h in sizes or ():
         if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE and w * h <= MAX_PIXELS):
             raise VQAGanError(f"image size {w}x{h} outside what a .vqg file can hold")
         out += write_varint(w) + write_varint(h)
     for name in names or ():
-        raw = name.encode("utf-8")
+        try:
+            raw = name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise VQAGanError(f"file name {name!r} cannot be stored (not UTF-8)") from None
         _check_name(name, raw, VQAGanError)
         out += write_varint(len(raw)) + raw
     coded = np.flatnonzero((freqs > 0).sum(axis=1) > 1)  # (Dc,)
     flat = symbols[:, coded].reshape(-1)  # (N * Dc,) image-major
-    tables = np.tile(freqs[coded], (count, 1))  # (N * Dc, K)
     for start in range(0, len(flat), CHUNK_SYMBOLS):
-        chunk = arithmetic.encode(flat[start:start + CHUNK_SYMBOLS], tables[start:start + CHUNK_SYMBOLS])
+        chunk = arithmetic.encode(flat[start:start + CHUNK_SYMBOLS], _chunk_tables(freqs, coded, start, len(flat)))
         out += chunk if start + CHUNK_SYMBOLS >= len(flat) else write_varint(len(chunk)) + chunk
-    out.append(crc8(out))
+    out += keyed_check(key, bytes(out), CHECK_ONE if count == 1 else CHECK_BATCH)
     return bytes(out)
+
+
+def _chunk_tables(freqs, coded, start: int, n: int) -> np.ndarray:
+    """The tables of flat symbols start.. (one chunk; image-major, Dc coded dims per image) -> (chunk, K)."""
+    return freqs[coded[np.arange(start, min(start + CHUNK_SYMBOLS, n)) % len(coded)]]
 
 
 def _check_name(name: str, raw: bytes, error):
@@ -157,25 +201,30 @@ def _check_name(name: str, raw: bytes, error):
 
 
 def parse(data: bytes, source: str = "<bytes>") -> VqgFile:
-    """Check magic, version and CRC, and read the header; the payload is not decoded yet."""
+    """Read the header of a .vqg file; the check (`VqgFile.matches`) and the payload wait for a model."""
     r = _Reader(bytes(data), source)
-    if len(data) < 6:
+    if len(data) > MAX_FILE_BYTES:
+        r.fail(f"{len(data):,} bytes, more than the {MAX_FILE_BYTES:,}-byte limit")
+    if len(data) < 2 + CHECK_ONE:
         r.fail(f"only {len(data)} bytes")
     if data[0] != MAGIC:
         r.fail("wrong magic byte")
     version, flags = data[1] >> 4, data[1] & 0x0F
+    if version == 1:
+        raise BitstreamError(f"{source}: .vqg version 1 (fingerprint + CRC-8) is no longer read; "
+                             f"this reader knows version {VERSION}: compress the images again")
     if version != VERSION:
         raise BitstreamError(f"{source}: .vqg version {version} is not supported (this reader knows version {VERSION})")
     if flags & ~KNOWN_FLAGS:
         r.fail("unknown flags")
-    if crc8(data[:-1]) != data[-1]:
-        r.fail("checksum mismatch: the file is truncated or altered")
-    r.data = r.data[:-1]  # the CRC is not part of any field
+    check_size = CHECK_ONE if flags & ONE_IMAGE else CHECK_BATCH
+    if len(data) < 2 + check_size:
+        r.fail("truncated")
+    r.data, check = r.data[:-check_size], r.data[-check_size:]  # the check is not part of any field
     r.pos = 2
-    fingerprint = int.from_bytes(r.take(2), "big")
-    count = r.varint(MAX_IMAGES)
-    if count == 0:
-        r.fail("zero images")
+    count = 1 if flags & ONE_IMAGE else r.varint(MAX_IMAGES)
+    if count < 1 or (count == 1 and not flags & ONE_IMAGE):
+        r.fail("zero images" if count == 0 else "one image without the one-image flag")
     sizes = names = None
     if flags & HAS_SIZES:
         sizes = [(r.varint(MAX_SIDE), r.varint(MAX_SIDE)) for _ in range(count)]
@@ -193,10 +242,23 @@ def parse(data: bytes, source: str = "<bytes>") -> VqgFile:
             names.append(name)
         if len(set(names)) != len(names):
             r.fail("duplicate file names")
-    return VqgFile(fingerprint, count, sizes, names, r.data[r.pos:], r.pos, len(data))
+    return VqgFile(count, sizes, names, r.data[r.pos:], r.pos, len(data), r.data, check)
 
 
-def unpack_symbols(vqg: VqgFile, freqs: np.ndarray, dims: int, source: str = "<bytes>") -> np.ndarray:
+def check_budget(vqg: VqgFile, source: str, budget: DecodeBudget = DEFAULT_BUDGET, image_size: int | None = None):
+    """Refuse a file that asks for more images, or (once the model's image size is known) more output
+    pixels, than `budget` allows. Costs nothing: it reads the header's count and sizes only."""
+    if vqg.count > budget.max_images:
+        raise BitstreamError(f"{source}: holds {vqg.count:,} images, more than the decode budget of "
+                             f"{budget.max_images:,} (raise it with --max-images if you trust this file)")
+    if vqg.sizes or image_size is not None:
+        pixels = vqg.output_pixels(image_size or 0)
+        if pixels > budget.max_pixels:
+            raise BitstreamError(f"{source}: decodes to {pixels:,} pixels, more than the decode budget of "
+                                 f"{budget.max_pixels:,} (raise it with --max-pixels if you trust this file)")
+
+
+def unpack_symbols(vqg: VqgFile, freqs: np.ndarray, source: str = "<bytes>") -> np.ndarray:
     """Decode the payload of a parsed file with the model's integer tables (D, K) -> symbols (N, D)."""
     r = _Reader(vqg.payload, source)
     coded = np.flatnonzero((freqs > 0).sum(axis=1) > 1)  # (Dc,)
@@ -204,13 +266,12 @@ def unpack_symbols(vqg: VqgFile, freqs: np.ndarray, dims: int, source: str = "<b
     n_chunks = -(-n // CHUNK_SYMBOLS)
     if n_chunks > len(vqg.payload) + 1:  # every chunk but the last costs at least its length byte
         r.fail("payload too short for its image count")
-    tables = np.tile(freqs[coded], (vqg.count, 1))  # (N * Dc, K)
     flat = np.zeros(n, dtype=np.int64)
     try:
         for k, start in enumerate(range(0, n, CHUNK_SYMBOLS)):
             length = r.varint(len(vqg.payload)) if k < n_chunks - 1 else len(vqg.payload) - r.pos
             end = min(start + CHUNK_SYMBOLS, n)
-            flat[start:end] = arithmetic.decode(r.take(length), tables[start:end])
+            flat[start:end] = arithmetic.decode(r.take(length), _chunk_tables(freqs, coded, start, n))
     except BitstreamError:
         raise
     except VQAGanError as e:
@@ -229,18 +290,28 @@ def encode_images(codec, x, sizes=None, names=None) -> bytes:
         sizes = None  # the common case costs no header bytes
     symbols = codec.compress(x).cpu().numpy()  # (N, D)
     freqs = codec.entropy_model.check_tables()
-    return pack(symbols, freqs, codec.fingerprint(), sizes, names)
+    return pack(symbols, freqs, model_key(codec), sizes, names)
 
 
-def decode_images(codec, data: bytes, source: str = "<bytes>"):
+def read_symbols(codec, data, source: str = "<bytes>", budget: DecodeBudget = DEFAULT_BUDGET):
+    """.vqg bytes (or a parsed VqgFile) -> (VqgFile, symbols (N, D)), after the check and the budget."""
+    vqg = data if isinstance(data, VqgFile) else parse(data, source)
+    check_budget(vqg, source, budget, codec.cfg.image_size)
+    if not vqg.matches(model_key(codec)):
+        model = getattr(codec, "card", {}).get("name", "the given model")
+        raise BitstreamError(f"{source}: does not check out with {model}: it was made by another model, "
+                             "or it is truncated or altered")
+    return vqg, unpack_symbols(vqg, codec.entropy_model.check_tables(source), source)
+
+
+def decode_batches(codec, symbols: np.ndarray, batch: int = DECODE_BATCH):
+    """Symbols (N, D) -> images (B, 3, S, S) float in [0, 1], `batch` at a time."""
+    device = next(codec.parameters()).device
+    for start in range(0, len(symbols), batch):
+        yield codec.decompress(torch.from_numpy(symbols[start:start + batch]).to(device))
+
+
+def decode_images(codec, data: bytes, source: str = "<bytes>", budget: DecodeBudget = DEFAULT_BUDGET):
     """.vqg bytes -> (images (N,3,S,S) float in [0,1], sizes or None, names or None)."""
-    vqg = parse(data, source)
-    expected = codec.fingerprint()
-    if vqg.fingerprint != expected:
-        model = codec.card.get("name", "the given model")
-        raise BitstreamError(f"{source}: made by a model with fingerprint {vqg.fingerprint:04x}, "
-                             f"but {model} has {expected:04x}")
-    freqs = codec.entropy_model.check_tables(source)
-    symbols = unpack_symbols(vqg, freqs, codec.cfg.latent_dim, source)  # (N, D)
-    images = codec.decompress(torch.from_numpy(symbols).to(next(codec.parameters()).device))
-    return images, vqg.sizes, vqg.names
+    vqg, symbols = read_symbols(codec, data, source, budget)
+    return torch.cat(list(decode_batches(codec, symbols))), vqg.sizes, vqg.names

@@ -40,9 +40,12 @@ benchmark: $(STAMP)
 dist: $(STAMP)
 	$(PY) -m build --no-isolation --outdir dist .
 
+# Jupyter refuses to run as root (common in containers) unless told it may.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,lab]"
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 clean:
 	rm -rf $(VENV) runs reports/quick .pytest_cache dist build

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vqagan_lib.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from vqagan_lib.config import apply_overrides, from_dict, to_dict
+from vqagan_lib.config import apply_overrides, as_flags, from_dict, to_dict
 from vqagan_lib.errors import VQAGanError
 
 
@@ -69,3 +69,12 @@ def test_atomic_write_gives_normal_permissions_and_leaves_no_temp(tmp_path):
     os.umask(mask)
     assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~mask
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_as_flags_is_the_command_line_form_apply_overrides_reads():
+    from vqagan_lib.training.engine import TrainConfig
+
+    changes = {"gan.weight": 0.5, "rate.target": None, "optim.betas": (0.5, 0.9), "model.latent_dim": 8, "data.name": "easyvqa"}
+    assert as_flags({"gan.weight": 0.5, "rate.target": None})[:4] == ["--gan.weight", "0.5", "--rate.target", "none"]
+    cfg = apply_overrides(TrainConfig(), as_flags(changes))
+    assert (cfg.gan.weight, cfg.rate.target, cfg.optim.betas, cfg.model.latent_dim) == (0.5, None, (0.5, 0.9), 8)

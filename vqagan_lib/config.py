@@ -66,6 +66,23 @@ def apply_overrides(cfg, args: list[str]):
     return cfg
 
 
+def as_flags(changes: dict) -> list[str]:
+    """{"gan.weight": 0.5, "rate.target": None} -> ["--gan.weight", "0.5", "--rate.target", "none"]: the
+    command-line form of a set of changes, as `apply_overrides` and `python -m vqagan_lib train` read it."""
+    flags = []
+    for key, value in changes.items():
+        if value is None:
+            text = "none"
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (tuple, list, dict)):
+            text = json.dumps(list(value) if isinstance(value, tuple) else value)
+        else:
+            text = str(value)
+        flags += [f"--{key}", text]
+    return flags
+
+
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 

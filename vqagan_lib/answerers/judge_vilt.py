@@ -35,9 +35,9 @@ class JudgeConfig:
     hidden: int = 128  # transformer width; 768 in the public ViLT, far more than 13 answers need
     layers: int = 2  # depth: enough to relate one question word to one shape
     heads: int = 4
-    patch_size: int = 16  # 16 patches on 64x64; measured at 3,990 steps: 91.0% vs 90.5% with 8 px, in half the time
+    patch_size: int = 16  # 16 patches on 64x64: 8 px patches were no more accurate and cost 4x the tokens
     dropout: float = 0.0  # as in ViLT; augmentation does the regularising
-    epochs: int = 600  # passes over the training *images*, one question each; measured: 97.9% at 200, 99.7% at 600
+    epochs: int = 600  # passes over the training *images*, one question each; long, for yes/no (see train_judge)
     batch_size: int = 64  # small batches, more steps: on a CPU the step count is what buys accuracy
     lr: float = 1e-3  # AdamW, one-cycle: transformers from scratch want warm-up
     weight_decay: float = 0.01
@@ -83,7 +83,7 @@ class ViltJudge(nn.Module):
         """(B,3,S,S) [0,1] -> (B,1+N,hidden): ViLT's own patch, position and [image CLS] embeddings.
 
         Equal to ViltEmbeddings.visual_embed for full, same-size images, without its per-image
-        Python loops and random patch order (which attention ignores); ~2x faster on a CPU.
+        Python loops and random patch order (which attention ignores), so faster on a CPU.
         """
         emb = self.vilt.vilt.embeddings
         if self.subtract_background:
@@ -168,13 +168,12 @@ def train_judge(cfg: JudgeConfig, log_every: int = 50, log=print) -> tuple[ViltJ
     train = load_split("train", limit_images=cfg.limit_images)
     vocab = build_vocabulary()
     qids, answers, by_image = encode_questions(train, vocab)
-    # Measured: trained on all questions from the start, the tiny ViLT learns colours and the
-    # answer priors but hardly shapes: after 1,425 steps colour 96.1%, shape 46.6% (chance: 33%;
-    # 35.6% with 8 px patches and no background subtraction). With 1,000 of those steps on shape
-    # questions alone, shape reaches 95.6%. Oversampling the open questions afterwards keeps both
-    # skills. Yes/no (compare the question's word with the image) is learned last and slowest:
-    # still at the text-only 82.5% after 2,223 steps, 97.3% after 11,400, 99.8% after 34,200 (the
-    # defaults). Drawing yes/no questions answered "yes" half the time made it worse (91.2% after 11,400).
+    # Trained on all questions from the start, the tiny ViLT learns colours and the answer priors
+    # but hardly shapes (not far above chance), so its first steps ask about shapes alone; then
+    # oversampling the open questions keeps both skills. Yes/no (compare the question's word with
+    # the image) is learned last and slowest, which is why the defaults run long. Drawing yes/no
+    # questions answered "yes" half the time made it worse.
+    # Notebook 04 (and its Exercise 6) shows the run without the curriculum.
     pools = question_pools(train.questions, by_image)
     model = build_judge(cfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -13,6 +13,8 @@ reconstructions (see judge_rules.py). Introduced in notebooks/04_vqa_critic.ipyn
 import torch
 import torch.nn.functional as F
 
+from vqagan_lib.data.pixels import as_float
+
 # The 8 shape colours, RGB in 0..255. Measured from the training split: for each image
 # whose questions have a colour answer, the most common non-background pixel value was
 # taken; every image of a colour gave the same exact value (e.g. 'teal' -> (0,128,128)
@@ -35,18 +37,15 @@ TRIANGLE_BELOW = 0.715
 RECTANGLE_ABOVE = 0.94
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 0..255 or float 0..1, (3,H,W) or (B,3,H,W) -> float (B,3,H,W) in [0,1]."""
-    if images.dim() == 3:
-        images = images[None]
-    if images.dtype == torch.uint8:
-        return images.float() / 255.0
-    return images.detach().float().clamp(0, 1)
+def _as_batch(images: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 or float 0..1, (3,H,W) or (B,3,H,W) -> float (B,3,H,W) in [0,1]: a reconstruction's
+    overshoot is clipped as a viewer would show it."""
+    return as_float(images if images.dim() == 4 else images[None]).detach().clamp(0, 1)
 
 
 def background(images: torch.Tensor) -> torch.Tensor:
     """(B,3,H,W) -> (B,3): the median border colour (the shape covers less than half the border)."""
-    x = _as_float(images)
+    x = _as_batch(images)
     border = torch.cat([x[:, :, 0, :], x[:, :, -1, :], x[:, :, :, 0], x[:, :, :, -1]], dim=2)  # (B,3,4W)
     return border.median(dim=2).values
 
@@ -73,7 +72,7 @@ def _largest_component(mask: torch.Tensor) -> torch.Tensor:
 
 def segment(images: torch.Tensor, chunk: int = 512) -> torch.Tensor:
     """(B,3,H,W) uint8 or [0,1] float -> (B,H,W) bool: the one shape, found by contrast with the background."""
-    x = _as_float(images)
+    x = _as_batch(images)
     if len(x) > chunk:  # float labels stay exact integers only up to 2**24 pixels per call
         return torch.cat([segment(x[i : i + chunk], chunk) for i in range(0, len(x), chunk)])
     diff = (x - background(x)[:, :, None, None]).abs().amax(dim=1)  # (B,H,W)
@@ -114,7 +113,7 @@ def colour_of(image: torch.Tensor, mask: torch.Tensor) -> str | None:
 
 def describe_batch(images: torch.Tensor) -> list[tuple[str | None, str | None]]:
     """(B,3,H,W) -> [(shape, colour), ...]; (None, None) where no shape stands out."""
-    x = _as_float(images)
+    x = _as_batch(images)
     masks = segment(x)
     return [(kind_of(m), colour_of(img, m)) for img, m in zip(x, masks)]
 

@@ -14,6 +14,7 @@ from vqagan_lib.answerers.critic import load_critic
 from vqagan_lib.answerers.judge_rules import RuleJudge
 from vqagan_lib.answerers.judge_vilt import load_judge
 from vqagan_lib.data.easyvqa import COLORS, SHAPES, VQASplit
+from vqagan_lib.data.pixels import as_float
 
 QUESTION_TYPES = ("yes/no", "colour", "shape")
 
@@ -27,10 +28,6 @@ def question_type(answer: str) -> str:
     return "yes/no"
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-
-
 @torch.no_grad()
 def answer_with_model(model: nn.Module, images: torch.Tensor, split: VQASplit, batch_size: int = 512) -> list[str]:
     """A critic-like model (images, question ids) -> logits over model.vocab.answers; one answer per question."""
@@ -40,7 +37,7 @@ def answer_with_model(model: nn.Module, images: torch.Tensor, split: VQASplit, b
     out = []
     for start in range(0, len(split), batch_size):
         rows = split.question_image[start : start + batch_size]
-        x = _as_float(images[rows]).to(device)  # (b,3,H,W)
+        x = as_float(images[rows]).to(device)  # (b,3,H,W)
         logits = model(x, ids[start : start + batch_size].to(device))  # (b,A)
         out += [vocab.answers[i] for i in logits.argmax(dim=1).tolist()]
     return out

@@ -6,15 +6,17 @@
 
 `Playground.pick` runs that path for real (compress -> bytes -> decompress) and reports every reader's
 answer; `Playground.finetune` runs the training engine for a bounded number of steps from the nearest
-shipped rate point with your own weights, writing only under runs/playground/, and judges the result on
-a fixed slice of the test set; evaluation/figures.py draws the pictures and the rate-accuracy plot.
-Notebook 07's widgets only call these, so the logic is tested without Jupyter.
+shipped rate point with your changes to its recipe (dotted overrides, as `python -m vqagan_lib train`
+takes them: {"vqa.weight": 2, "rate.target": 8}), writing only under runs/playground/, and judges the
+result on a fixed slice of the test set with evaluation/measure.py; evaluation/figures.py draws the
+pictures and the rate-accuracy plot. Notebook 07's widgets (apps/widgets.py) only call these, so the
+logic is tested without Jupyter.
 Introduced in notebooks/07_playground.ipynb.
 """
-import dataclasses
 import math
+import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -22,20 +24,22 @@ import torch
 from vqagan_lib.answerers.critic import load_critic
 from vqagan_lib.answerers.judge_rules import RuleJudge, answer as rule_answer
 from vqagan_lib.answerers.judge_vilt import load_judge
-from vqagan_lib.answerers.vqa_eval import evaluate
 from vqagan_lib.checkpoint import list_checkpoints, load_card
 from vqagan_lib.coding.bitstream import decode_images, encode_images, parse
 from vqagan_lib.coding.images import load_image
-from vqagan_lib.config import from_dict
-from vqagan_lib.data.easyvqa import load_split
+from vqagan_lib.config import apply_overrides, as_flags, from_dict
+from vqagan_lib.data.easyvqa import IMAGE_SIZE, load_split
 from vqagan_lib.errors import VQAGanError
-from vqagan_lib.evaluation.metrics import psnr
-from vqagan_lib.models.codec import CodecConfig, load_codec
+from vqagan_lib.evaluation.measure import measure_codec
+from vqagan_lib.models.codec import CODEC_KINDS, load_codec
 from vqagan_lib.runtime import CHECKPOINT_DIR, work_dir
-from vqagan_lib.training.batches import DataConfig
-from vqagan_lib.training.engine import RateConfig, TrainConfig, train
+from vqagan_lib.training.engine import TrainConfig, train
 
 PLAYGROUND_DIR = work_dir() / "runs" / "playground"  # the only place the playground writes
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a run name is one plain file name: no folders, no "..", no hidden files
+# What a fine-tune changes unless you say otherwise: the whole codec end to end with every term on at once
+# (a fresh discriminator from step 0, no rate annealing), so each knob acts from the first step.
+FINETUNE_DEFAULTS = {"stage": "joint", "gan.disc_start": 0, "rate.target_start": None, "rate.anneal_steps": 0}
 
 
 @dataclass
@@ -45,21 +49,10 @@ class Point:
     name: str
     path: str  # the codec's .safetensors
     latent_dim: int
-    target_bits: float | None = None  # the ladder's rate point (card["ladder"]["target_bits"]); None for new codecs
+    nominal_bits: float | None = None  # the ladder's ceiling (card["ladder"]["nominal_bits"]); None for new codecs
     metrics: dict = field(default_factory=dict)  # stream_bits, file_bits, judge_rules, judge_vilt, critic when known
     source: str = "card"  # "card": benchmark numbers (full test set); "slice": measured here on a few test images
     message: str = ""  # what fine-tuning did, in words
-
-
-@dataclass
-class Knobs:
-    """What the fine-tune sliders set."""
-
-    vqa_weight: float = 1.0  # weight of the frozen critic's cross-entropy on reconstructions (0 = off)
-    rate_weight: float = 1.0  # loss per bit/image (against MSE*1000)
-    rate_target: float | None = None  # bits/image; set: only the excess is penalised, and it picks the start point
-    gan_weight: float = 0.0  # adversarial weight relative to reconstruction (0 = no discriminator)
-    latent_dim: int = 16  # latent size; a size no shipped codec has means training from scratch
 
 
 @dataclass
@@ -105,16 +98,31 @@ def point_from_card(card: dict) -> Point:
     # The benchmark writes its measurements under metrics.benchmark (python -m vqagan_lib benchmark --update-cards).
     measured = (card.get("metrics") or {}).get("benchmark") or {}
     metrics = {k: v for k, v in measured.items() if isinstance(v, (int, float))}
-    return Point(card["name"], card.get("path") or str(card["name"]), int(card["config"]["latent_dim"]),
-                 ladder.get("target_bits"), metrics, "card" if "stream_bits" in metrics else "none")
+    nominal = ladder.get("nominal_bits", ladder.get("target_bits"))  # cards of the continuous ladder say target_bits
+    return Point(card["name"], card.get("path") or str(card["name"]), int(card["config"].get("latent_dim", 0)),
+                 nominal, metrics, "card" if "stream_bits" in metrics else "none")
 
 
 def ladder_points(folder=CHECKPOINT_DIR, fallback: bool = False) -> list[Point]:
     """Shipped codecs whose card says ladder role 'ours', by rate; with `fallback`, any codec if none is."""
-    cards = [c for c in list_checkpoints(folder) if c.get("kind") == "codec"]
+    cards = [c for c in list_checkpoints(folder) if c.get("kind") in CODEC_KINDS]  # continuous or discrete
     ours = [c for c in cards if (c.get("ladder") or {}).get("role") == "ours"]
     chosen = ours or (cards if fallback else [])
-    return sorted((point_from_card(c) for c in chosen), key=lambda p: (p.target_bits is None, p.target_bits or 0, p.name))
+    return sorted((point_from_card(c) for c in chosen), key=lambda p: (p.nominal_bits is None, p.nominal_bits or 0, p.name))
+
+
+def check_name(name: str) -> str:
+    """A fine-tune's name becomes a folder under runs/playground/: refuse anything but one plain file name."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise VQAGanError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (at most 64, no '/' and "
+                          "not starting with '.'); the playground writes only under runs/playground/NAME")
+    return name
+
+
+def default_name(changes: dict) -> str:
+    """ft-vqa_weight2-rate_target8 and the like: the changes, in a name `check_name` accepts."""
+    parts = [f"{k.replace('.', '_')}{v:g}" if isinstance(v, (int, float)) else k.replace(".", "_") for k, v in changes.items()]
+    return re.sub(r"[^A-Za-z0-9_.-]", "", "-".join(["ft", *parts]))[:64]
 
 
 def guard_output(path) -> Path:
@@ -127,21 +135,23 @@ def guard_output(path) -> Path:
 
 
 def _rate_of(point: Point) -> float | None:
-    return point.target_bits if point.target_bits is not None else point.metrics.get("stream_bits")
+    return point.nominal_bits if point.nominal_bits is not None else point.metrics.get("stream_bits")
 
 
-def nearest_point(points: list[Point], knobs: Knobs) -> tuple[Point | None, str]:
-    """The start of a fine-tune: the same latent size, nearest in rate (log scale) to the rate target
-    (without a target: the lowest-rate one). No codec of that size: the first point, to train from scratch."""
-    same = [p for p in points if p.latent_dim == knobs.latent_dim]
+def nearest_point(points: list[Point], changes: dict) -> tuple[Point | None, str]:
+    """The start of a fine-tune: the same latent size (when `changes` sets model.latent_dim), nearest in
+    rate (log scale) to rate.target (without one: the lowest-rate one). No codec of that size: the first
+    point, to train from scratch."""
+    latent_dim, target = changes.get("model.latent_dim"), changes.get("rate.target")
+    same = [p for p in points if latent_dim is None or p.latent_dim == latent_dim]
     if not same:
         sizes = sorted({p.latent_dim for p in points})
         return (points[0] if points else None), (
-            f"no shipped codec has latent size {knobs.latent_dim} (they have {sizes or 'none'}): training from scratch")
-    if knobs.rate_target is None or not any(_rate_of(p) for p in same):
+            f"no shipped codec has latent size {latent_dim} (they have {sizes or 'none'}): training from scratch")
+    if target is None or not any(_rate_of(p) for p in same):
         return same[0], f"started from {same[0].name}"
-    best = min((p for p in same if _rate_of(p)), key=lambda p: abs(math.log2(_rate_of(p)) - math.log2(max(knobs.rate_target, 0.5))))
-    return best, f"started from {best.name} (nearest rate to {knobs.rate_target:g} bits)"
+    best = min((p for p in same if _rate_of(p)), key=lambda p: abs(math.log2(_rate_of(p)) - math.log2(max(target, 0.5))))
+    return best, f"started from {best.name} (nearest rate to {target:g} bits)"
 
 
 class Playground:
@@ -182,7 +192,7 @@ class Playground:
 
     def image(self, source, image_size: int | None = None) -> tuple[torch.Tensor, list[str], list[str]]:
         """Test index | image file path | uploaded bytes -> ((3,S,S) in [0,1], its questions, their answers)."""
-        image_size = image_size if image_size is not None else CodecConfig().image_size
+        image_size = image_size if image_size is not None else IMAGE_SIZE
         if isinstance(source, int):
             if not 0 <= source < len(self.test.images):
                 raise VQAGanError(f"test image {source}: out of range (0 to {len(self.test.images) - 1})")
@@ -221,11 +231,11 @@ class Playground:
 
     def pick(self, source, question: str | None = None, point=None) -> PickResult:
         """Compress `source` for real with `point`'s codec and ask every reader `question` about it."""
-        x, questions, answers = self.image(source)
+        codec = self.codec(point)
+        x, questions, answers = self.image(source, codec.cfg.image_size)
         question = (question or "").strip() or (questions[0] if questions else "")
         if not question:
             raise VQAGanError("no question: an uploaded image comes without questions, so type one")
-        codec = self.codec(point)
         data = encode_images(codec, x[None])  # the bytes of this image as a standalone .vqg file
         recon = decode_images(codec, data)[0][0]  # (3,S,S): decoded from those bytes only
         name = point.name if isinstance(point, Point) else codec.card.get("name", "codec")
@@ -242,42 +252,43 @@ class Playground:
     # ----- fine-tuning -----
     def evaluate_codec(self, codec) -> dict:
         """Rate from real bytes (one stream, and one file per image) and judged accuracy on the fixed slice."""
-        x = self.slice.images.float() / 255.0  # (N,3,64,64)
-        stream = encode_images(codec, x)
-        recon, _, _ = decode_images(codec, stream)
-        files = sum(len(encode_images(codec, x[i : i + 1])) for i in range(len(x)))
-        acc = evaluate(recon, self.slice, self.answerers)
-        return {"stream_bits": 8 * len(stream) / len(x), "file_bits": 8 * files / len(x),
-                **{k: acc[k] for k in self.answerers}, "psnr": float(psnr(x, recon).mean()), "images": len(x)}
+        m = measure_codec(codec, self.slice.images, self.slice, self.answerers)
+        return {"stream_bits": m.stream_bits, "file_bits": m.file_bits, **m.accuracy, "psnr": m.psnr,
+                "images": len(m.images)}
 
     def evaluate_point(self, point: Point) -> Point:
         """The same point with metrics measured here on the slice (for ladders without benchmark numbers)."""
-        return dataclasses.replace(point, metrics=self.evaluate_codec(self.codec(point)), source="slice")
+        return replace(point, metrics=self.evaluate_codec(self.codec(point)), source="slice")
 
-    def finetune(self, knobs: Knobs, steps: int = 50, progress: bool = True, start: Point | None = None,
-                 name: str | None = None, max_steps: int = 2000) -> Point:
-        """A bounded engine run from the nearest shipped point with `knobs`; returns the new, judged point."""
-        if not 1 <= steps <= max_steps:
-            raise VQAGanError(f"fine-tune steps: {steps} is outside 1 to {max_steps} (the playground runs short jobs)")
-        message = f"started from {start.name}" if start is not None else ""
-        if start is None:
-            start, message = nearest_point(self.points, knobs)
-        name = name or f"ft-z{knobs.latent_dim}-v{knobs.vqa_weight:g}-r{knobs.rate_weight:g}-g{knobs.gan_weight:g}"
-        out_dir = guard_output(self.out_root / name)
+    def finetune_config(self, changes: dict, steps: int, name: str, start: Point | None) -> TrainConfig:
+        """The start point's own recipe (its card), then FINETUNE_DEFAULTS, then `changes`, then the
+        playground's bounds (steps, data, where it writes), which no change can move."""
         card = load_card(start.path) if start is not None else {}
         base = from_dict(TrainConfig, card["train_config"]) if "train_config" in card else TrainConfig()
-        model = from_dict(CodecConfig, card["config"]) if "config" in card else CodecConfig()
-        init_from = start.path if start is not None and start.latent_dim == knobs.latent_dim else None
-        cfg = dataclasses.replace(
-            base, model=dataclasses.replace(model, latent_dim=knobs.latent_dim),
-            rate=RateConfig(weight=knobs.rate_weight, target=knobs.rate_target),
-            gan=dataclasses.replace(base.gan, weight=knobs.gan_weight, disc_start=0),  # a fresh D, on from the start
-            vqa=dataclasses.replace(base.vqa, weight=knobs.vqa_weight, critic=self.critic_spec),
-            data=DataConfig(name="easyvqa", limit_images=self.train_images, val_images=32),
-            steps=steps, batch_size=self.batch_size, name=name, out_dir=str(out_dir), device=self.device,
-            log_every=max(1, steps // 10), eval_every=steps, save_every=steps)
-        result = train(cfg, progress=progress, init_from=init_from, command=f"vqagan_lib.apps.playground.finetune({knobs})")
+        if "config" in card:
+            base = replace(base, model=from_dict(type(base.model), card["config"]))
+        bounds = {"vqa.critic": self.critic_spec, "data.name": "easyvqa", "data.limit_images": self.train_images,
+                  "data.val_images": 32, "steps": steps, "batch_size": self.batch_size, "name": name,
+                  "out_dir": str(guard_output(self.out_root / name)), "device": self.device,
+                  "log_every": max(1, steps // 10), "eval_every": steps, "save_every": steps}
+        return apply_overrides(base, as_flags({**FINETUNE_DEFAULTS, **changes, **bounds}))
+
+    def finetune(self, changes: dict | None = None, steps: int = 50, progress: bool = True, start: Point | None = None,
+                 name: str | None = None, max_steps: int = 2000) -> Point:
+        """A bounded engine run from the nearest shipped point with `changes` to its recipe, as dotted
+        overrides ({"vqa.weight": 2, "gan.weight": 0.1, "rate.target": 8}); returns the new, judged point."""
+        changes = dict(changes or {})
+        if not 1 <= steps <= max_steps:
+            raise VQAGanError(f"fine-tune steps: {steps} is outside 1 to {max_steps} (the playground runs short jobs)")
+        name = check_name(name if name is not None else default_name(changes))
+        message = f"started from {start.name}" if start is not None else ""
+        if start is None:
+            start, message = nearest_point(self.points, changes)
+        cfg = self.finetune_config(changes, steps, name, start)
+        init_from = start.path if start is not None and start.latent_dim == cfg.model.latent_dim else None
+        command = " ".join(["vqagan_lib.apps.playground.finetune", *as_flags(changes), f"(from {init_from or 'scratch'})"])
+        result = train(cfg, progress=progress, init_from=init_from, command=command)
         path = guard_output(result.checkpoint_path)
         metrics = self.evaluate_codec(self.codec(str(path)))
-        return Point(name, str(path), knobs.latent_dim, knobs.rate_target, metrics, "slice",
+        return Point(name, str(path), cfg.model.latent_dim, changes.get("rate.target"), metrics, "slice",
                      f"{message}; {steps} steps -> {path.parent}")

@@ -19,6 +19,7 @@ import torch
 
 from vqagan_lib.answerers.judge_rules import RuleJudge
 from vqagan_lib.data.easyvqa import VQASplit
+from vqagan_lib.data.pixels import as_float
 
 AUDIT_LIMIT = 4096  # codes; larger code spaces (with a geometry code) are not audited exhaustively
 
@@ -35,15 +36,11 @@ class CodeAudit:
         return self.codes_as_intended / max(self.codes_used, 1)
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-
-
 @torch.no_grad()
 def codes_of(codec, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
     """Images (N,3,S,S) uint8 or float -> the codec's symbols (N, G)."""
     device = next(codec.parameters()).device
-    return torch.cat([codec.compress(_as_float(images[i:i + batch]).to(device)).cpu() for i in range(0, len(images), batch)])
+    return torch.cat([codec.compress(as_float(images[i:i + batch]).to(device)).cpu() for i in range(0, len(images), batch)])
 
 
 @torch.no_grad()
@@ -77,7 +74,7 @@ def audit_codes(codec, train_images: torch.Tensor, judge: RuleJudge | None = Non
 def answers_from_code(codec, critic, split: VQASplit, batch: int = 2048) -> float:
     """Accuracy of the critic's answer head reading the answer code instead of the image."""
     device = next(codec.parameters()).device
-    images = _as_float(split.images).to(device)
+    images = as_float(split.images).to(device)
     code = torch.cat([codec.answer_code(images[i:i + 512]) for i in range(0, len(images), 512)])
     features = codec.answer_head(code)  # (N_img, D) in the critic's joint feature space
     vocab = critic.vocab

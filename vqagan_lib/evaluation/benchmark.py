@@ -25,12 +25,11 @@ from vqagan_lib.runtime import progress_bar as tqdm  # plain text when a noteboo
 from vqagan_lib.answerers.shapes import mask_iou, segment
 from vqagan_lib.answerers.vqa_eval import default_answerers, evaluate
 from vqagan_lib.checkpoint import list_checkpoints, load_card, update_card
-from vqagan_lib.coding.bitstream import decode_images, encode_images
 from vqagan_lib.data.easyvqa import load_split
 from vqagan_lib.data.floor import QuestionOnlyBaseline
 from vqagan_lib.evaluation import report
 from vqagan_lib.evaluation.baselines import classical_codecs, to_hwc_uint8
-from vqagan_lib.evaluation.metrics import psnr
+from vqagan_lib.evaluation.measure import Measurement, Scores, judge, measure_codec
 from vqagan_lib.evaluation.report import CodecResult
 from vqagan_lib.fileio import atomic_write_text
 from vqagan_lib.models.codec import load_codec
@@ -84,17 +83,9 @@ def _one_core(fn):
         torch.set_num_threads(threads)
 
 
-def run_ours(codec, x: torch.Tensor, scratch: Path) -> Reconstruction:
-    """Compress all of x as one stream and as one file per image; decode the stream from disk."""
-    n = len(x)
-    stream, t_enc = _one_core(lambda: encode_images(codec, x))
-    stream_path = scratch / "stream.vqg"
-    stream_path.write_bytes(stream)
-    on_disk = stream_path.read_bytes()
-    (images, _, _), t_dec = _one_core(lambda: decode_images(codec, on_disk, str(stream_path)))
-    singles = [encode_images(codec, x[i : i + 1]) for i in range(n)]
-    sizes = _sizes_on_disk(singles, scratch / "files", ".vqg")
-    return Reconstruction(images, stream_path.stat().st_size * 8 / n, 8 * sum(sizes) / n, n / t_enc, n / t_dec)
+def run_ours(codec, x: torch.Tensor, scratch: Path, split, answerers) -> Measurement:
+    """Compress all of x as one stream and as one file per image on disk, decode the stream from disk, judge."""
+    return measure_codec(codec, x, split, answerers, files=True, scratch=scratch, timer=_one_core)
 
 
 def run_classical(codec, x: torch.Tensor, scratch: Path) -> Reconstruction:
@@ -107,15 +98,16 @@ def run_classical(codec, x: torch.Tensor, scratch: Path) -> Reconstruction:
     return Reconstruction(images, bits, bits, len(x) / t_enc, len(x) / t_dec)
 
 
-def score(name: str, kind: str, setting: str, rec: Reconstruction, x: torch.Tensor, split, answerers,
+def score(name: str, kind: str, setting: str, rec: Reconstruction | Measurement, x: torch.Tensor, split, answerers,
           original_masks: torch.Tensor) -> CodecResult:
-    acc = evaluate(rec.images, split, answerers)
+    judged = rec if isinstance(rec, Scores) else judge(x, rec.images, split, answerers)  # ours: measured and judged
+    acc = judged.accuracy
     return CodecResult(
         name=name, kind=kind, setting=setting, stream_bits=rec.stream_bits, file_bits=rec.file_bits,
         judge_rules=acc["judge_rules"], judge_vilt=acc["judge_vilt"], critic=acc["critic"],
-        psnr=float(psnr(x, rec.images).mean()), iou=float(mask_iou(original_masks, segment(rec.images)).mean()),
+        psnr=judged.psnr, iou=float(mask_iou(original_masks, segment(rec.images)).mean()),
         encode_per_s=rec.encode_per_s, decode_per_s=rec.decode_per_s,
-        per_type={k: v for k, v in acc["per_type"]["judge_rules"].items()})
+        per_type=dict(judged.per_type["judge_rules"]))
 
 
 def shipped_ladder(names=None) -> list[dict]:
@@ -149,7 +141,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
             if kind == "classical":
                 rec = run_classical(spec, x, scratch)
             else:
-                rec = run_ours(load_codec(name), x, scratch)
+                rec = run_ours(load_codec(name), x, scratch, split, answerers)
             results.append(score(name, kind, setting, rec, x, split, answerers, masks))
             if kind != "classical" or name == "WebP q0":
                 grid[name] = rec.images[: cfg.grid_images]

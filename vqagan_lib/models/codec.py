@@ -3,7 +3,7 @@
     x -> encoder -> y (B,D) -> Q -> y_hat (integers) -> decoder -> x_hat
                                  \\-> factorized prior -> integer tables -> arithmetic coder -> bytes
 
-Training (the engine in train.py): rate = -log2 p(y + uniform noise) (differentiable), while the
+Training (the engine in training/engine.py): rate = -log2 p(y + uniform noise) (differentiable), while the
 decoder sees y rounded with a straight-through gradient. Eval / compress: y is rounded and
 clamped, deterministic dims pinned, and the rate is read from the frozen integer tables.
 
@@ -82,7 +82,7 @@ class Codec(nn.Module):
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (B,3,S,S) -> integer symbols (B, D) in [0, K); bitstream.py turns them into bytes."""
+        """Images (B,3,S,S) -> integer symbols (B, D) in [0, K); coding/bitstream.py turns them into bytes."""
         self.entropy_model.check_tables(self.card.get("name", "codec"))
         return self.entropy_model.quantize(self.encode(x))
 

@@ -29,11 +29,11 @@ class CodecConfig:
     # A freshly initialised encoder outputs values near 0.003: rounding sends every image to one code,
     # and the decoder learns nothing until the encoder drifts past +-0.5 (hundreds of steps). A fixed
     # gain starts the latent a few quantisation bins wide, so the decoder sees information at step 1.
-    latent_gain: float = 4.0  # 16 and 64 were worse: Adam steps on the encoder are multiplied too, latents hit the clamp
+    latent_gain: float = 4.0  # not much larger: Adam's steps on the encoder are multiplied too, and latents run into the clamp
     channels: int = 64  # widest conv layer; thinner layers at high resolution keep decoding fast
     support_radius: int = 15  # symbols are integers in [-R, R]; latents beyond are clamped to the ends
     prior_filters: tuple[int, ...] = (3, 3, 3)  # hidden widths of each dim's CDF network (Balle 2017's choice)
-    prior_init_scale: float = 2.0  # untrained prior spans ~[-2, 2]: global latents sit near 0; 10 (Balle) learned 2x slower here
+    prior_init_scale: float = 2.0  # untrained prior spans ~[-2, 2], where global latents start; Balle's 10 starts too wide and learns slower
     deterministic_mass: float = 2 ** -10  # a dim with less mass than this off its mode is sent in 0 bits
     # The discrete codec (model "fsq"): FSQ levels per code dimension. The answer code's product of
     # levels bounds how many images the decoder can be told apart (8*6*5 = 240 codes, at most 7.9 bits;

@@ -31,7 +31,7 @@ from vqagan_lib.models.contract import CodecConfig
 @dataclass
 class DiscriminatorConfig:
     # Larsen's 4-conv stack at a quarter of its width: 64x64 single shapes need little capacity, and D's
-    # passes dominate a GAN step on CPU (32-64-128-128 costs 4x the compute, 12x slower steps than no GAN).
+    # passes dominate a GAN step on CPU (the full width costs 4x the compute and makes every step many times slower).
     channels: tuple[int, ...] = (16, 32, 64, 64)
     kernel_size: int = 5  # Larsen's 5x5 kernels: a wide view per layer for a shallow stack
     feature_layer: int = 3  # Dis_l taps after block 3 (8x8 map): coarse enough to forgive pixel shifts

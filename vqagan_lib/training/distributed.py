@@ -4,7 +4,7 @@
 LOCAL_RANK; we then join a process group (NCCL between GPUs, Gloo on CPU) and wrap the
 trained modules in DistributedDataParallel, which averages gradients across processes
 during backward, so every rank takes the same optimiser step and the weights stay equal.
-Each rank reads its own share of the global batch (see train_data.py); only rank 0
+Each rank reads its own share of the global batch (see training/batches.py); only rank 0
 logs, evaluates and saves.
 Introduced in notebooks/03_vae_gan.ipynb.
 """

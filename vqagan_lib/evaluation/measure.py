@@ -1,0 +1,88 @@
+"""Measuring a codec: encode its images to real bytes, decode those bytes, judge what comes back.
+
+    images --encode_images--> .vqg bytes (one stream; optionally one file per image)
+           --decode_images--> reconstructions --critic, ViLT judge, rule judge--> accuracy
+                                              --against the originals---------> PSNR
+
+The one owner of that path: the benchmark (notebook 06, the whole test set), the playground (notebook 07,
+a fixed slice) and the notebooks call `measure_codec`, so a rate or an accuracy means the same thing
+wherever it is printed. Rates are read from the bytes (or from files on disk), never from the model's
+own estimate. `judge` is the second half alone, for reconstructions made another way (classical codecs).
+Introduced in notebooks/06_evaluation.ipynb.
+"""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vqagan_lib.answerers.vqa_eval import evaluate
+from vqagan_lib.coding.bitstream import decode_images, encode_images
+from vqagan_lib.data.easyvqa import VQASplit
+from vqagan_lib.data.pixels import as_float
+from vqagan_lib.evaluation.metrics import psnr
+
+
+@dataclass
+class Scores:
+    accuracy: dict  # answerer name -> share of the split's questions answered right
+    per_type: dict  # answerer name -> {"all", "yes/no", "colour", "shape"}
+    psnr: float  # mean dB against the originals
+
+
+@dataclass
+class Measurement(Scores):
+    images: torch.Tensor  # (N,3,S,S) float in [0,1], decoded from the stream's bytes only
+    stream_bits: float  # per image, all images in one .vqg (the header paid once)
+    file_bits: float | None  # per image, one standalone .vqg each (header paid each time); None when not asked
+    encode_per_s: float  # images per second, the stream
+    decode_per_s: float
+
+
+def wall_clock(fn):
+    """(fn's result, seconds it took); the benchmark passes its own timer (one CPU core)."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def _bytes_of(blob: bytes, path: Path | None) -> int:
+    """len(blob), or, with a path, the size the file system reports once the blob is written there."""
+    if path is None:
+        return len(blob)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    return path.stat().st_size
+
+
+def judge(originals: torch.Tensor, decoded: torch.Tensor, split: VQASplit, answerers: dict) -> Scores:
+    """Every answerer on the decoded images (one per image row of `split`), and PSNR against the originals."""
+    acc = evaluate(decoded, split, answerers)
+    return Scores({k: acc[k] for k in answerers}, acc["per_type"], float(psnr(originals, decoded).mean()))
+
+
+@torch.no_grad()
+def measure_codec(codec, images: torch.Tensor, split: VQASplit, answerers: dict, files: bool = True,
+                  scratch: Path | None = None, timer=wall_clock) -> Measurement:
+    """Encode `images` (N,3,S,S, uint8 or [0,1]; one per image row of `split`) with `codec`, decode, judge.
+
+    `files`: also write one standalone file per image (N more encodes) for `file_bits`.
+    `scratch`: a folder; the bytes are written there and their sizes read back from the file system,
+    and the stream is decoded from the file it was written to.
+    """
+    x = as_float(images)
+    n = len(x)
+    stream, t_enc = timer(lambda: encode_images(codec, x))
+    stream_path = None if scratch is None else Path(scratch) / "stream.vqg"
+    stream_bytes = _bytes_of(stream, stream_path)
+    data = stream if stream_path is None else stream_path.read_bytes()
+    (decoded, _, _), t_dec = timer(lambda: decode_images(codec, data, str(stream_path or "<stream>")))
+    decoded = decoded.cpu()
+    file_bits = None
+    if files:
+        singles = (encode_images(codec, x[i:i + 1]) for i in range(n))
+        file_bits = 8 * sum(_bytes_of(b, None if scratch is None else Path(scratch) / "files" / f"{i:06d}.vqg")
+                            for i, b in enumerate(singles)) / n
+    scores = judge(x, decoded, split, answerers)
+    return Measurement(scores.accuracy, scores.per_type, scores.psnr, decoded, 8 * stream_bytes / n, file_bits,
+                       n / max(t_enc, 1e-9), n / max(t_dec, 1e-9))

@@ -83,12 +83,16 @@ def test_targets_and_rerender_come_from_the_saved_measurements(tmp_path):
 
     from vqagan_lib.evaluation.benchmark import rerender, target_lines
 
-    good = CodecResult("ours-good", "ours", "s", 7.0, 60.0, 0.98, 0.9, 0.99, 20.0, 0.8, 100.0, 5000.0)
+    good = CodecResult("ours-good", "ours", "s", 7.0, 60.0, 0.98, 0.975, 0.98, 20.0, 0.8, 100.0, 5000.0, audit=1.0)
+    gamed = CodecResult("ours-gamed", "ours", "s", 40.0, 80.0, 0.90, 0.91, 0.99, 20.0, 0.9, 100.0, 9000.0, audit=0.95)
     webp = CodecResult("WebP q0", "classical", "s", 788.0, 788.0, 0.94, 0.8, 0.97, 28.0, 0.9, 2000.0, 30000.0)
-    lines = target_lines([good, webp])
+    lines = target_lines([good, gamed, webp])
     assert lines[0].startswith("- at most 8 bits") and "**met**" in lines[0]
-    assert "**missed** by 1.0 points" in lines[1]  # 98% at <= 32 bits, 99% needed
-    assert "**met**" in lines[3]  # decodes 5,000/s >= WebP's 2,000/s encode
+    assert "**missed** (by 1.5 points)" in lines[1]  # the weaker judge reads 97.5% at <= 32 bits, 99% needed
+    assert "**met**" in lines[2]  # a 60-bit standalone file
+    assert "**missed** by 8.0 points" in lines[3] and "ours-gamed" in lines[3]  # critic 99% vs a judge at 90%
+    assert "**missed** by 4.0 points" in lines[4]  # 95% of the used codes drawn as intended, 99% needed
+    assert "**met**" in lines[5]  # decodes 5,000/s >= WebP's 2,000/s encode
     saved = tmp_path / "results.json"
     saved.write_text(json.dumps({"images": 3, "questions": 9, "torch": "x", "device": "cpu",
                                  "originals": {"judge_rules": 1.0, "judge_vilt": 0.8, "critic": 0.99},

@@ -1,10 +1,11 @@
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from vqagan_lib.errors import VQAGanError
-from vqagan_lib.training.ladder import BASE, LADDER, ladder_config
+from vqagan_lib.training.ladder import LADDER, ladder_config
 
 
 @dataclass
@@ -12,28 +13,42 @@ class _Result:  # what ship() reads of a TrainResult
     checkpoint_path: Path
 
 
-def test_every_point_has_a_config_with_its_terms():
+def test_every_point_parses_and_starts_from_a_point_that_exists():
     for name, point in LADDER.items():
         cfg = ladder_config(name)
-        assert cfg.name == name and cfg.rate.target == point.target_bits
-        assert (cfg.gan.weight > 0) == point.gan and (cfg.vqa.weight > 0) == point.vqa
-        assert cfg.rate.target_start >= cfg.rate.target
+        assert cfg.name == name
+        assert point.init is None or point.init in LADDER
+        if cfg.model.model == "fsq":  # the name's number is the ceiling: log2 of the codes it can send
+            ceiling = math.log2(math.prod(cfg.model.answer_levels) * math.prod(cfg.model.geometry_levels))
+            assert ceiling == pytest.approx(point.nominal_bits, abs=0.1), name
+            assert float(name.split("-")[-1].removesuffix("bit")) == pytest.approx(ceiling, abs=0.6), name
 
 
-def test_ablations_match_the_lowest_point_but_for_their_terms():
-    lowest = min((n for n, p in LADDER.items() if p.role == "ours"), key=lambda n: LADDER[n].target_bits)
-    full = ladder_config(lowest)
+def test_generators_start_from_the_answer_stage_of_their_code():
     for name, point in LADDER.items():
-        if point.role != "ablation":
-            continue
         cfg = ladder_config(name)
-        assert cfg.rate == full.rate and cfg.model == full.model and cfg.optim == full.optim and cfg.steps == full.steps
-        assert (cfg.gan.weight, cfg.vqa.weight) != (full.gan.weight, full.vqa.weight)
+        if cfg.stage == "generator":
+            start = ladder_config(point.init)
+            assert start.stage == "answers" and start.model.answer_levels == cfg.model.answer_levels
 
 
-def test_at_least_four_rate_points_and_a_base():
-    assert sum(p.role == "ours" for p in LADDER.values()) >= 4
-    assert LADDER[BASE].role == "base"
+def test_ablations_share_the_code_and_differ_in_one_part():
+    full = ladder_config("vqagan-8bit")
+    no_vqa, no_stage1 = ladder_config("ablation-no-vqa-8bit"), ladder_config("ablation-no-stage1-8bit")
+    for cfg in (no_vqa, no_stage1):
+        assert cfg.model.answer_levels == full.model.answer_levels and cfg.stage == "joint"
+    assert no_vqa.vqa.weight == 0 and no_stage1.vqa.weight > 0  # the only difference between the two
+    assert ladder_config("ablation-continuous-6bit").model.model == "codec"
+
+
+def test_at_least_five_rate_points_up_to_64_bits():
+    ours = [p.nominal_bits for p in LADDER.values() if p.role == "ours"]
+    assert len(ours) >= 5 and min(ours) <= 5 and max(ours) >= 63
+
+
+def test_short_runs_still_reach_the_gan():
+    cfg = ladder_config("ablation-no-vqa-8bit", steps=8)
+    assert cfg.steps == 8 and cfg.gan.disc_start <= 2
 
 
 def test_unknown_point_is_a_clear_error():
@@ -46,17 +61,16 @@ def test_ship_copies_the_run_and_tags_its_card(tmp_path, monkeypatch):
 
     import torch
 
-    from vqagan_lib.training import ladder
     from vqagan_lib.checkpoint import save_checkpoint
+    from vqagan_lib.training import ladder
 
     run = save_checkpoint(tmp_path / "run" / "codec", {"w": torch.arange(3.0)}, {"name": "codec", "kind": "codec"})
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     monkeypatch.setattr(ladder, "CHECKPOINT_DIR", shipped)
-    result = ladder.ship(_Result(Path(run)), "vqagan-24bit")
-    assert result.checkpoint_path == shipped / "vqagan-24bit.safetensors"
+    result = ladder.ship(_Result(Path(run)), "vqagan-16bit")
+    assert result.checkpoint_path == shipped / "vqagan-16bit.safetensors"
     assert result.checkpoint_path.read_bytes() == Path(run).read_bytes()
-    card = json.loads((shipped / "vqagan-24bit.json").read_text())
-    assert card["name"] == "vqagan-24bit" and card["ladder"] == {"role": "ours", "target_bits": 24,
-                                                                 "setting": "full recipe, target 24 bits/image"}
-    assert sorted(p.name for p in shipped.iterdir()) == ["vqagan-24bit.json", "vqagan-24bit.safetensors"]  # no temp left
+    card = json.loads((shipped / "vqagan-16bit.json").read_text())
+    assert card["name"] == "vqagan-16bit" and card["ladder"]["role"] == "ours" and card["ladder"]["nominal_bits"] == 16.1
+    assert sorted(p.name for p in shipped.iterdir()) == ["vqagan-16bit.json", "vqagan-16bit.safetensors"]  # no temp left

@@ -44,14 +44,17 @@ def codes_of(codec, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
 
 
 @torch.no_grad()
-def audit_codes(codec, train_images: torch.Tensor, judge: RuleJudge | None = None) -> CodeAudit | None:
-    """Draw every code the training images use and judge it; None when the code space is too large."""
+def audit_codes(codec, train_images: torch.Tensor, described: list | None = None) -> CodeAudit | None:
+    """Draw every code the training images use and judge it; None when the code space is too large.
+
+    `described`: the rule judge's (shape, colour) of each training original, if already read.
+    """
     if getattr(codec, "code_space", AUDIT_LIMIT + 1) > AUDIT_LIMIT:
         return None
-    judge = judge or RuleJudge()
+    judge = RuleJudge()
     symbols = codes_of(codec, train_images)
     joint = codec.joint_index(symbols)  # (N,)
-    described = judge.describe(train_images)  # (shape, colour) of each original
+    described = described if described is not None else judge.describe(train_images)  # (shape, colour) of each original
     members: dict[int, Counter] = {}
     for code, label in zip(joint.tolist(), described):
         members.setdefault(code, Counter())[label] += 1

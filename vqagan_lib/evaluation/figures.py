@@ -9,37 +9,42 @@ ANSWER_BITS = 4.585  # the information the answers hold per image (notebook 00):
 
 
 def _rate_axes(ax, floor: float | None, ylabel: str, title: str) -> None:
-    """The axes every rate-accuracy figure shares: log rate, the zero-bit floor, grid and legend."""
+    """The axes every rate-accuracy figure shares: log rate, the zero-bit floor, grid and a legend
+    outside the plot, so that no point hides behind it."""
     if floor is not None:
         ax.axhline(100 * floor, color="black", linestyle=":", label=f"zero-bit floor ({100 * floor:.1f}%)")
     ax.set_xscale("log")
     ax.set_xlabel("bits per image (one stream, header included; log scale)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     ax.grid(alpha=0.3)
 
 
+# One marker per codec, so each point is named by the legend instead of by labels that collide.
+_MARKERS = "osD^v<>pPX*hH8d"
+
+
 def rate_accuracy_figure(results, floor: float | None = None):
-    """The benchmark's plane: each CodecResult at (stream bits, rule-judge accuracy), grouped by kind."""
+    """The benchmark's plane: each CodecResult at (stream bits, rule-judge accuracy), grouped by kind.
+
+    Ours are joined by a line; every codec has its own marker and legend entry (no in-plot labels:
+    points a fraction of a bit apart would print their names over each other).
+    """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.2))
+    fig = Figure(figsize=(9.0, 4.6))
     ax = fig.add_subplot()
-    styles = {"ours": ("o-", "tab:red"), "ablation": ("s", "tab:gray"), "classical": ("^", "tab:blue")}
-    for kind, (marker, color) in styles.items():
+    colours = {"ours": "tab:red", "ablation": "tab:gray", "classical": "tab:blue"}
+    marker = 0
+    for kind, colour in colours.items():
         group = sorted((r for r in results if r.kind == kind), key=lambda r: r.stream_bits)
-        if not group:
-            continue
-        xs = [r.stream_bits for r in group]
-        ys = [100 * r.judge_rules for r in group]
-        if kind == "ours":
-            ax.plot(xs, ys, marker, color=color, label="VQA-guided VAE-GAN (ours)")
-        else:
-            ax.plot(xs, ys, marker, color=color, linestyle="none" if kind == "classical" else "--",
-                    label={"ablation": "ablations", "classical": "classical codecs"}[kind])
+        if kind == "ours" and group:
+            ax.plot([r.stream_bits for r in group], [100 * r.judge_rules for r in group], "-", color=colour, alpha=0.5)
         for r in group:
-            ax.annotate(r.name, (r.stream_bits, 100 * r.judge_rules), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.plot(r.stream_bits, 100 * r.judge_rules, _MARKERS[marker % len(_MARKERS)], color=colour,
+                    markersize=7, alpha=0.85, linestyle="none", label=f"{r.name} ({kind})")
+            marker += 1
     ax.axvline(ANSWER_BITS, color="tab:green", linestyle=":", label="answer information (4.6 bits)")
     _rate_axes(ax, floor, "accuracy judged by the rule reader (%)", "Rate vs. answerability on easy-VQA test")
     fig.tight_layout()

@@ -33,21 +33,28 @@ class CodecResult:
     decode_per_s: float
     per_type: dict = field(default_factory=dict)  # rule-judge accuracy per question type
     device: str = "cpu"
+    audit: float = float("nan")  # share of the used codes drawn as intended (evaluation/audit.py); NaN: not audited
+    nominal_bits: float = float("nan")  # a shipped point's ceiling (log2 of its code space), for sorting and labels
 
 
 def _fmt(value: float, spec: str) -> str:
     return "–" if value is None or value != value else format(value, spec)  # NaN -> dash
 
 
+def _pct(value: float) -> str:
+    return "–" if value is None or value != value else f"{100 * value:.1f}%"
+
+
 def markdown_table(results: list[CodecResult]) -> str:
     head = ("| codec | setting | bits/image (stream) | bits/image (one file) | judge: rules | judge: ViLT "
-            "| critic | PSNR dB | shape IoU | encode img/s | decode img/s |")
-    rows = [head, "|" + "---|" * 11]
+            "| critic | PSNR dB | shape IoU | code audit | encode img/s | decode img/s |")
+    rows = [head, "|" + "---|" * 12]
     for r in results:
         rows.append(
             f"| {r.name} | {r.setting} | {_fmt(r.stream_bits, '.1f')} | {_fmt(r.file_bits, '.1f')} "
-            f"| {_fmt(100 * r.judge_rules, '.1f')}% | {_fmt(100 * r.judge_vilt, '.1f')}% | {_fmt(100 * r.critic, '.1f')}% "
-            f"| {_fmt(r.psnr, '.1f')} | {_fmt(r.iou, '.2f')} | {_fmt(r.encode_per_s, ',.0f')} | {_fmt(r.decode_per_s, ',.0f')} |")
+            f"| {_pct(r.judge_rules)} | {_pct(r.judge_vilt)} | {_pct(r.critic)} "
+            f"| {_fmt(r.psnr, '.1f')} | {_fmt(r.iou, '.2f')} | {_pct(r.audit)} "
+            f"| {_fmt(r.encode_per_s, ',.0f')} | {_fmt(r.decode_per_s, ',.0f')} |")
     return "\n".join(rows)
 
 

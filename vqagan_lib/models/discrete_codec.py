@@ -157,8 +157,8 @@ class DiscreteCodec(nn.Module):
 
 def check_config(cfg: CodecConfig) -> None:
     """One clear error for a code layout the prior or the coder cannot hold."""
-    if len(cfg.answer_levels) < 1 or any(level < 2 for level in cfg.answer_levels + cfg.geometry_levels):
-        raise VQAGanError(f"model.answer_levels / geometry_levels: levels must be >= 2, got "
+    if len(cfg.answer_levels) < 1 or any(level < 3 for level in cfg.answer_levels + cfg.geometry_levels):
+        raise VQAGanError(f"model.answer_levels / geometry_levels: levels must be >= 3, got "
                           f"{cfg.answer_levels} / {cfg.geometry_levels}")
     if math.prod(cfg.answer_levels) > 1 << 15:
         raise VQAGanError(f"model.answer_levels: {math.prod(cfg.answer_levels)} codes is more than one "

@@ -25,8 +25,8 @@ class FSQ(nn.Module):
 
     def __init__(self, levels: tuple[int, ...]):
         super().__init__()
-        if not levels or any(level < 2 for level in levels):
-            raise ValueError(f"FSQ levels must be a non-empty list of integers >= 2, got {levels}")
+        if not levels or any(level < 3 for level in levels):  # with 2 levels the half-bin shift is atanh(1)
+            raise ValueError(f"FSQ levels must be a non-empty list of integers >= 3, got {levels}")
         self.levels = tuple(int(level) for level in levels)
         self.register_buffer("_levels", torch.tensor(self.levels, dtype=torch.float32), persistent=False)
         basis = [math.prod(self.levels[:i]) for i in range(len(self.levels))]

@@ -31,7 +31,7 @@ from vqagan_lib.runtime import work_dir
 from vqagan_lib.training import distributed
 from vqagan_lib.training.batches import Batch, DataConfig, TrainData, batch_indices
 from vqagan_lib.training.log import RunLog
-from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets,
+from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets, question_features,
                                         choose_exemplars, copy_answer_code, fit_prior, freeze_answer_code, pixel_target, probe_ids,
                                         uses_exemplars)
 from vqagan_lib.training.losses import GANConfig, generator_gan_loss, hinge_d_loss
@@ -301,6 +301,9 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     exemplars = choose_exemplars(model, critic, data, cfg.generator.exemplar_candidates) if exemplar_stage else None
     probes = probe_ids(critic, cfg.answers, ctx.device) if answers_stage else None
     targets = critic_targets(critic, data, probes) if answers_stage else None
+    cached = answers_stage and student is None  # the frozen critic reads the questions: encode them once
+    own_features = question_features(critic, data.questions.to(ctx.device)) if cached else None
+    probe_features = question_features(critic, probes) if cached else None
     model_ddp, disc_ddp = distributed.wrap(model, ctx), distributed.wrap(disc, ctx) if gan_on else None
     log = RunLog(run_dir, history, enabled=ctx.rank == 0)
     card = {"name": cfg.name, "config": to_dict(cfg), "seed": cfg.seed, "command": command or " ".join(sys.argv)}
@@ -314,7 +317,10 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
         batch = data.gather(rows).to(ctx.device)
         if answers_stage:
             own, probe = targets[0][rows], targets[1][data.question_image[rows]]
-            logs = answer_step(model, critic, student, batch, own, probe, cfg.answers, probes, opt_g)
+            features = None
+            if cached:
+                features = torch.cat([own_features[rows.to(ctx.device)]] + [f.expand(len(rows), -1) for f in probe_features])
+            logs = answer_step(model, critic, student, batch, own, probe, cfg.answers, probes, opt_g, features)
         else:
             gan_now = gan_on and step >= cfg.gan.disc_start
             x_hat, logs = generator_step(model_ddp, disc, critic, batch, cfg, opt_g, gan_now, step, exemplars)

@@ -68,10 +68,22 @@ def answer_reader(critic, model) -> nn.Module | None:
     return AnswerStudent(len(critic.vocab.words), len(critic.vocab.answers), model.cfg.answer_head_dim)
 
 
-def answers_from_code(model, critic, student, code: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
-    """Logits (B, A) of the critic's answer head (or the student's) reading the code instead of the image."""
+def answers_from_code(model, critic, student, code: torch.Tensor, questions: torch.Tensor,
+                      question_features: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (B, A) of the critic's answer head (or the student's) reading the code instead of the image.
+
+    `question_features`: the frozen critic's encodings of `questions`, when already computed.
+    """
     reader = student if student is not None else critic
-    return reader.fuse(model.answer_head(code), reader.question(questions))
+    if question_features is None or student is not None:
+        question_features = reader.question(questions)
+    return reader.fuse(model.answer_head(code), question_features)
+
+
+@torch.no_grad()
+def question_features(critic, questions: torch.Tensor, batch: int = 4096) -> torch.Tensor:
+    """The frozen critic's question encodings (N, D), computed once: its GRU is the slow part of a step."""
+    return torch.cat([critic.question(questions[i:i + batch]) for i in range(0, len(questions), batch)])
 
 
 def probe_ids(critic, cfg: AnswerStageConfig, device) -> torch.Tensor:
@@ -106,10 +118,11 @@ def critic_targets(critic, data: TrainData, probes: torch.Tensor, batch: int = 2
 
 
 def answer_step(model, critic, student, batch: Batch, own: torch.Tensor, probe: torch.Tensor,
-                cfg: AnswerStageConfig, probes: torch.Tensor, opt) -> dict:
+                cfg: AnswerStageConfig, probes: torch.Tensor, opt, features: torch.Tensor | None = None) -> dict:
     """One update of the answer encoder and head (and student): the critic's answers, read from the code.
 
-    `own` (B,) and `probe` (B, P) are the critic's answers on the batch's original images (critic_targets).
+    `own` (B,) and `probe` (B, P) are the critic's answers on the batch's original images (critic_targets);
+    `features` the critic's encodings of the batch's questions then the probes, (B*(1+P), D), if cached.
     """
     x = batch.images
     if cfg.flip:  # the answers survive a left-right flip, so the targets do too
@@ -119,7 +132,7 @@ def answer_step(model, critic, student, batch: Batch, own: torch.Tensor, probe: 
     questions = torch.cat([batch.questions] + [p.expand(b, -1) for p in probes])  # (B*(1+P), L), question-major
     targets = torch.cat([own] + [probe[:, k] for k in range(probe.shape[1])]).to(x.device)
     code = model.answer_code(x).repeat(1 + len(probes), 1)
-    logits = answers_from_code(model, critic, student, code, questions)
+    logits = answers_from_code(model, critic, student, code, questions, features)
     loss = F.cross_entropy(logits, targets)
     opt.zero_grad(set_to_none=True)
     loss.backward()

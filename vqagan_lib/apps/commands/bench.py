@@ -26,13 +26,16 @@ def _add_common(p) -> None:
     p.add_argument("--limit-images", type=int, default=None, help="use the first N test images (default: all 1,000; QUICK: 100)")
     p.add_argument("--codecs", default=None, help="comma-separated checkpoint names (default: every shipped ladder codec)")
     p.add_argument("--no-classical", action="store_true", help="skip JPEG / WebP / AVIF / JPEG 2000 / JPEG XL")
-    p.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: runs/benchmark/, or reports/ with --update-readme; demo: runs/demo/)")
 
 
-def _config(args, **extra):
+def _config(args, default_out: str, **extra):
+    """Only `benchmark --update-readme` writes the tracked reports/: every other run writes under runs/."""
     limit = args.limit_images if args.limit_images is not None else (100 if is_quick() else None)
     codecs = tuple(args.codecs.split(",")) if args.codecs else None
-    return BenchmarkConfig(limit_images=limit, codecs=codecs, classical=not args.no_classical, out_dir=args.out, **extra)
+    return BenchmarkConfig(limit_images=limit, codecs=codecs, classical=not args.no_classical,
+                           out_dir=args.out or default_out, **extra)
 
 
 def run_benchmark_command(args) -> int:
@@ -42,7 +45,8 @@ def run_benchmark_command(args) -> int:
         print(summary)
         return 0
 
-    out = run_benchmark(_config(args, update_readme=args.update_readme, update_cards=args.update_cards))
+    default_out = "reports" if args.update_readme else "runs/benchmark"
+    out = run_benchmark(_config(args, default_out, update_readme=args.update_readme, update_cards=args.update_cards))
     print(out["markdown"].split("\n\n")[1])
     print(f"\nwrote {out['out_dir']}/results.md, results.json, rate_accuracy.png, grid.png")
     return 0
@@ -54,7 +58,7 @@ def run_demo(args) -> int:
     start = time.perf_counter()
     # The demo keeps WebP q0 as the one classical reference: the full set (AVIF and JPEG XL are slow
     # encoders) is `benchmark`'s job, and the demo should finish in a few minutes on a CPU.
-    out = run_benchmark(_config(args, classical_names=("WebP q0",)))
+    out = run_benchmark(_config(args, "runs/demo", classical_names=("WebP q0",)))
     print(out["markdown"].split("\n\n")[1])
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; report in {out['out_dir']}/")
     return 0

@@ -1,0 +1,92 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vqagan_lib.coding import arithmetic
+from vqagan_lib.models.categorical_prior import CategoricalPrior
+from vqagan_lib.models.codec import CodecConfig, build_model
+from vqagan_lib.models.entropy_model import TOTAL
+from vqagan_lib.models.fsq import FSQ
+
+
+@pytest.mark.parametrize("levels", [(8, 6, 5), (5, 5), (3, 4, 7)])
+def test_fsq_has_exactly_the_levels_asked_for(levels):
+    fsq = FSQ(levels)
+    code = fsq(torch.randn(20000, len(levels)) * 3)  # (N, d) in [-1, 1]
+    for i, level in enumerate(levels):
+        assert len(torch.unique(code[:, i])) == level  # wide inputs reach every level, and no more
+    assert code.abs().max() <= 1.0
+
+
+def test_index_round_trip_covers_every_code_once():
+    fsq = FSQ((8, 6, 5))
+    every = fsq.from_index(torch.arange(fsq.size))  # (240, 3)
+    assert torch.equal(fsq.to_index(every), torch.arange(fsq.size))
+    assert len(torch.unique(every, dim=0)) == fsq.size == 240
+    z = torch.randn(100, 3) * 2
+    assert torch.equal(fsq.from_index(fsq.to_index(fsq(z))), fsq(z))
+
+
+def test_straight_through_gradient_is_that_of_the_bounding():
+    fsq = FSQ((8, 5))
+    z = torch.randn(16, 2, requires_grad=True)
+    fsq(z).sum().backward()
+    w = z.detach().clone().requires_grad_()
+    (fsq.bound(w) / torch.tensor([4.0, 2.0])).sum().backward()  # the same map without the rounding
+    assert torch.allclose(z.grad, w.grad) and (z.grad > 0).all()  # rounding passes the gradient through unchanged
+
+
+def test_two_levels_are_refused():
+    with pytest.raises(ValueError, match=">= 3"):
+        FSQ((2, 5))
+
+
+def test_prior_tables_sum_to_the_coder_total_and_follow_the_counts():
+    prior = CategoricalPrior((240, 5))
+    indices = torch.tensor([[3, 0]] * 90 + [[7, 1]] * 10)
+    prior.fit(indices)
+    freqs = prior.check_tables()
+    assert (freqs.sum(axis=1) == TOTAL).all()
+    assert (freqs[0, :240] >= 1).all() and (freqs[0, 240:] == 0).all()  # every code codable; padding never a symbol
+    assert freqs[0, 3] > 8 * freqs[0, 7] > 8 * freqs[0, 100]
+    bits = prior.table_bits(torch.tensor([[3, 0], [7, 1]]))
+    assert bits[0] < bits[1]  # the common code is the cheap one
+    assert math.isclose(float(bits[0]), -math.log2(freqs[0, 3] / TOTAL) - math.log2(freqs[1, 0] / TOTAL), rel_tol=1e-6)
+
+
+def test_unfitted_prior_refuses_to_code():
+    with pytest.raises(Exception, match="no integer tables"):
+        CategoricalPrior((10,)).check_tables("m")
+
+
+def test_code_indices_are_coded_exactly_at_their_table_cost():
+    prior = CategoricalPrior((240,))
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 50, 240)
+    prior.fit(torch.from_numpy(np.repeat(np.arange(240), counts))[:, None])
+    freqs = prior.check_tables()
+    symbols = rng.choice(240, size=500, p=counts / counts.sum())
+    tables = np.tile(freqs[0], (500, 1))
+    blob = arithmetic.encode(symbols, tables)
+    assert np.array_equal(arithmetic.decode(blob, tables), symbols)
+    info = float(prior.table_bits(torch.from_numpy(symbols)[:, None]).sum())
+    assert info <= 8 * len(blob) <= info + 16  # the information content plus at most the final bytes
+
+
+def test_discrete_codec_round_trip_and_table_decoding():
+    torch.manual_seed(0)
+    codec = build_model(CodecConfig(model="fsq", answer_levels=(5, 5), geometry_levels=(3, 4), channels=8, encoder_channels=8))
+    x = torch.rand(6, 3, 64, 64)
+    codec.eval()
+    code = codec.code(x)
+    symbols = codec.symbols_of(code)  # (6, 3): answer index, then one digit per geometry dim
+    assert symbols.shape == (6, 3) and torch.equal(codec.code_of(symbols), code)
+    codec.entropy_model.fit(codec.all_symbols())
+    assert torch.equal(codec.compress(x), symbols)
+    by_table = codec.decompress(symbols)
+    assert codec.code_space == 25 * 12 and codec.render_table().shape[0] == codec.code_space
+    assert torch.allclose(by_table, codec.decoder(code), atol=1e-6)  # the table is the decoder, cached
+    codec.train()
+    assert codec._table is None  # training invalidates the cached renderings

@@ -1,0 +1,87 @@
+"""The discrete codec's stages, each run for a few steps on a few images."""
+import pytest
+import torch
+
+from vqagan_lib.data.easyvqa import load_split
+from vqagan_lib.evaluation.audit import answers_from_code, audit_codes
+from vqagan_lib.errors import VQAGanError
+from vqagan_lib.models.codec import CodecConfig, load_codec
+from vqagan_lib.training.batches import DataConfig
+from vqagan_lib.training.engine import TrainConfig, train
+
+
+def fsq_config(tmp_path, name, stage, steps=4, **model):
+    return TrainConfig(model=CodecConfig(model="fsq", channels=8, encoder_channels=8, answer_levels=(5, 5), **model),
+                       data=DataConfig(limit_images=24, val_images=8), stage=stage, steps=steps, batch_size=8,
+                       name=name, out_dir=str(tmp_path / name), log_every=2, eval_every=4, save_every=4, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def answer_stage(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stages")
+    return train(fsq_config(tmp, "answers", "answers"), progress=False), tmp
+
+
+def test_stage_answers_trains_only_the_answer_code_and_fits_the_prior(answer_stage):
+    result, _ = answer_stage
+    assert {"train/answer_loss", "train/agree_with_critic"} <= set(result.history[-1])
+    codec = load_codec(result.checkpoint_path)
+    freqs = codec.entropy_model.check_tables()  # fitted on the training codes before saving
+    assert freqs.shape == (1, 25) and freqs.sum() == 1 << 16
+    torch.manual_seed(0)  # the run's seed: the decoder as it was built, before any step
+    fresh = type(codec)(codec.cfg)
+    assert all(torch.equal(a, b) for a, b in zip(codec.decoder.state_dict().values(), fresh.decoder.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(codec.answer_encoder.state_dict().values(),
+                                                      fresh.answer_encoder.state_dict().values()))
+
+
+def test_stage_generator_keeps_the_answer_code_and_draws_exemplars(answer_stage, tmp_path):
+    stage1, _ = answer_stage
+    before = load_codec(stage1.checkpoint_path)
+    result = train(fsq_config(tmp_path, "gen", "generator"), progress=False, init_from=stage1.checkpoint_path)
+    after = load_codec(result.checkpoint_path)
+    for part in ("answer_encoder", "answer_head"):
+        assert all(torch.equal(a, b) for a, b in zip(getattr(before, part).state_dict().values(),
+                                                      getattr(after, part).state_dict().values()))
+    assert not torch.equal(before.decoder.head[0].weight, after.decoder.head[0].weight)
+    x = load_split("test", limit_images=6).images.float() / 255
+    assert after.decompress(after.compress(x)).shape == x.shape
+
+
+def test_stage_generator_with_a_geometry_code_and_a_gan(answer_stage, tmp_path):
+    stage1, _ = answer_stage
+    cfg = fsq_config(tmp_path, "geo", "generator", geometry_levels=(3, 3))
+    cfg.gan.weight, cfg.gan.disc_start = 0.5, 1
+    cfg.gan.disc.channels, cfg.gan.disc.groups, cfg.gan.disc.feature_layer = (8, 8, 16), 4, 2
+    result = train(cfg, progress=False, init_from=stage1.checkpoint_path)
+    assert "train/g_adv" in result.history[-1]
+    codec = load_codec(result.checkpoint_path)
+    assert codec.entropy_model.check_tables().shape == (3, 25) and codec.code_space == 25 * 9
+
+
+def test_stage_joint_trains_the_code_end_to_end(tmp_path):
+    result = train(fsq_config(tmp_path, "joint", "joint"), progress=False)
+    assert "train/psnr" in result.history[-1]
+    load_codec(result.checkpoint_path).entropy_model.check_tables()
+
+
+def test_generator_needs_a_start_and_stages_need_the_discrete_codec(tmp_path):
+    with pytest.raises(VQAGanError, match="starts from a stage 'answers' checkpoint"):
+        train(fsq_config(tmp_path, "x", "generator"), progress=False)
+    cfg = fsq_config(tmp_path, "y", "answers")
+    cfg.model.model = "codec"
+    with pytest.raises(VQAGanError, match="add --model.model fsq"):
+        train(cfg, progress=False)
+
+
+def test_audit_and_answers_from_code_run_on_a_trained_code(answer_stage):
+    result, _ = answer_stage
+    codec = load_codec(result.checkpoint_path)
+    train_images = load_split("train", limit_images=40).images
+    audit = audit_codes(codec, train_images)
+    assert audit is not None and 1 <= audit.codes_used <= 25
+    assert audit.codes_as_intended + len(audit.failures) == audit.codes_used
+    from vqagan_lib.answerers.critic import load_critic
+
+    accuracy = answers_from_code(codec, load_critic("critic-easyvqa"), load_split("test", limit_images=10))
+    assert 0.0 <= accuracy <= 1.0

@@ -339,7 +339,7 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     result_path = run_dir / "state.safetensors"
     if ctx.rank == 0 and cfg.steps > start:
         code_usage = fit_prior(model, data) if cfg.model.model == "fsq" else {}
-        result_path = save_final_model(model, val, cfg, dict(card, **code_usage), log)
+        result_path = save_final_model(model, val, cfg, dict(card, code=code_usage) if code_usage else card, log)
     log.close()
     distributed.teardown(ctx)
     return TrainResult(result_path, log.history[-1] if log.history else {}, log.history, run_dir, model, disc)

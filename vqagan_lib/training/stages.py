@@ -177,10 +177,13 @@ def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> tu
         q_ids, answers = data.questions[questions].to(device), data.answers[questions].to(device)
         pool = members[:candidates]
         images = data.gather_images(pool).to(device)
+        split_critic = hasattr(critic, "image") and hasattr(critic, "fuse")
+        if split_critic:  # encode each candidate and the questions once, then pair them up
+            v, q = critic.image(images), critic.question(q_ids)
         scores = []
-        for image in images:
-            logp = critic(image.expand(len(q_ids), -1, -1, -1), q_ids).log_softmax(-1)  # (Q, A)
-            scores.append(logp.gather(1, answers[:, None]).sum())
+        for k, image in enumerate(images):
+            logits = critic.fuse(v[k].expand(len(q), -1), q) if split_critic else critic(image.expand(len(q_ids), -1, -1, -1), q_ids)
+            scores.append(logits.log_softmax(-1).gather(1, answers[:, None]).sum())  # log-likelihood of the true answers
         table[code] = images[int(torch.stack(scores).argmax())].cpu()
         known[code] = True
     return table, known

@@ -11,7 +11,6 @@ Every model here returns the same `CodecOutput`, so losses, plots and tests cons
 
 Introduced in notebooks/02_codec.ipynb.
 """
-import hashlib
 
 import torch
 from torch import nn
@@ -19,7 +18,7 @@ from torch import nn
 from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
 from vqagan_lib.config import from_dict, to_dict
 from vqagan_lib.errors import VQAGanError
-from vqagan_lib.models.contract import CodecConfig, CodecOutput
+from vqagan_lib.models.contract import CodecConfig, CodecOutput, decoding_fingerprint
 from vqagan_lib.models.discrete_codec import DiscreteCodec, check_config
 from vqagan_lib.models.entropy_model import FactorizedPrior
 from vqagan_lib.models.networks import Decoder, Encoder
@@ -97,13 +96,8 @@ class Codec(nn.Module):
         A .vqg header carries it, so a file names the model that can decode it. The encoder and
         the float CDF networks are left out on purpose: changing them changes no decoded pixel.
         """
-        digest = hashlib.sha256(f"{self.cfg.image_size}/{self.cfg.latent_dim}/{self.cfg.support_radius}".encode())
-        state = {f"decoder.{k}": v for k, v in self.decoder.state_dict().items()}
-        state["freqs"] = self.entropy_model.freqs
-        for key, tensor in sorted(state.items()):
-            digest.update(key.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return int.from_bytes(digest.digest()[:2], "big")
+        layout = f"{self.cfg.image_size}/{self.cfg.latent_dim}/{self.cfg.support_radius}"
+        return decoding_fingerprint(layout, self.decoder, self.entropy_model.freqs)
 
 
 CODEC_KINDS = ("codec", "fsq")  # the models that write .vqg files

@@ -8,6 +8,7 @@ each other.
 Introduced in notebooks/01_vae.ipynb.
 """
 import dataclasses
+import hashlib
 from typing import NamedTuple
 
 import torch
@@ -42,3 +43,18 @@ class CodecConfig:
     geometry_levels: tuple[int, ...] = ()  # empty: no geometry, the decoder draws each code's exemplar
     encoder_channels: int = 32  # the answer and geometry encoders: a code of a few numbers needs little width
     answer_head_dim: int = 128  # the critic's joint feature size: stage "answers" feeds its answer head
+
+
+def decoding_fingerprint(layout: str, decoder: torch.nn.Module, freqs: torch.Tensor) -> int:
+    """16-bit hash of what decoding depends on: the code layout, the decoder weights, the integer tables.
+
+    The encoder (and any float probability model) is left out on purpose: changing it changes no
+    decoded pixel. The .vqg check is keyed with it, so a file only decodes with the model that made it.
+    """
+    digest = hashlib.sha256(layout.encode())
+    state = {f"decoder.{k}": v for k, v in decoder.state_dict().items()}
+    state["freqs"] = freqs
+    for key, tensor in sorted(state.items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return int.from_bytes(digest.digest()[:2], "big")

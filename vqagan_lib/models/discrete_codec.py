@@ -21,7 +21,6 @@ code once and then decodes by table lookup. Every model returns one `CodecOutput
 
 Introduced in notebooks/05_combined_training.ipynb.
 """
-import hashlib
 import math
 
 import torch
@@ -29,7 +28,7 @@ from torch import nn
 
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.categorical_prior import CategoricalPrior
-from vqagan_lib.models.contract import CodecConfig, CodecOutput
+from vqagan_lib.models.contract import CodecConfig, CodecOutput, decoding_fingerprint
 from vqagan_lib.models.fsq import FSQ
 from vqagan_lib.models.networks import Decoder, Encoder
 
@@ -146,13 +145,7 @@ class DiscreteCodec(nn.Module):
     def fingerprint(self) -> int:
         """16-bit hash of what decoding depends on: decoder weights, integer tables, code layout."""
         layout = f"fsq/{self.cfg.image_size}/{self.cfg.answer_levels}/{self.cfg.geometry_levels}"
-        digest = hashlib.sha256(layout.encode())
-        state = {f"decoder.{k}": v for k, v in self.decoder.state_dict().items()}
-        state["freqs"] = self.entropy_model.freqs
-        for key, tensor in sorted(state.items()):
-            digest.update(key.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return int.from_bytes(digest.digest()[:2], "big")
+        return decoding_fingerprint(layout, self.decoder, self.entropy_model.freqs)
 
 
 def check_config(cfg: CodecConfig) -> None:

@@ -37,13 +37,14 @@ ANSWER_STAGE = ("--stage", "answers", "--steps", "6000", "--batch_size", "64", "
 # decoder settle exactly on its few dozen targets.
 EXEMPLAR_STAGE = ("--stage", "generator", "--steps", "3000", "--batch_size", "64", "--optim.lr", "2e-3",
                   "--optim.schedule", "cosine", "--rate.weight", "0")
-# Stage "generator" with a geometry code: pixels toward the original (the code now says where), plus
-# Larsen's learnt similarity and realism so the shapes stay crisp where a bin leaves position uncertain.
-GEOMETRY_STAGE = ("--stage", "generator", "--steps", "3000", "--batch_size", "64", "--optim.lr", "2e-3",
+# Stage "generator" with a geometry code: pixels toward the original, since the code now says where the
+# shape is; the geometry encoder learns from those pixels what a viewer needs beyond the answers.
+GEOMETRY_STAGE = ("--stage", "generator", "--steps", "2000", "--batch_size", "64", "--optim.lr", "2e-3",
                   "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.weight", "1000")
-# The ablations train the same code and decoder end to end from scratch, as one stage.
-END_TO_END = ("--stage", "joint", "--steps", "4000", "--batch_size", "64", "--optim.lr", "1e-3", "--rate.weight", "0",
-              "--gan.weight", "0.5", "--gan.disc_start", "1000", "--optim.betas", "[0.5, 0.9]")
+# The ablations train the same code and decoder end to end from scratch, as one stage, with Larsen's
+# Dis_l and adversarial terms switched on after a warm-up.
+END_TO_END = ("--stage", "joint", "--steps", "2000", "--batch_size", "64", "--optim.lr", "1e-3", "--rate.weight", "0",
+              "--gan.weight", "0.5", "--gan.disc_start", "500", "--optim.betas", "[0.5, 0.9]")
 CONTINUOUS_BASE = ("--model.latent_dim", "16", "--rate.target", "48", "--rate.target_start", "96",
                    "--rate.anneal_steps", "750", "--steps", "1500", "--batch_size", "32", "--optim.betas", "[0.5, 0.9]")
 CONTINUOUS_6 = ("--model.latent_dim", "16", "--rate.weight", "4", "--rate.target", "6", "--rate.target_start", "48",

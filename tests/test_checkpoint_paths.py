@@ -12,7 +12,7 @@ from vqagan_lib.checkpoint import (copy_checkpoint, is_path, list_checkpoints, l
                                    save_checkpoint, update_card)
 from vqagan_lib.errors import VQAGanError
 
-SHIPPED_CODEC = runtime.CHECKPOINT_DIR / "vqagan-6bit.safetensors"
+SHIPPED_CODEC = runtime.CHECKPOINT_DIR / "vqagan-8bit.safetensors"
 
 
 def tiny(path: Path, name: str, kind: str = "codec") -> Path:
@@ -25,21 +25,21 @@ def test_shipped_models_live_in_the_package():
     assert not (Path(runtime.__file__).resolve().parent.parent / "data" / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("text, path", [("vqagan-6bit", False), ("my.model-2", False), ("./vqagan-6bit", True),
-                                        ("runs/x/codec", True), ("vqagan-6bit.safetensors", True), ("m.json", True)])
+@pytest.mark.parametrize("text, path", [("vqagan-8bit", False), ("my.model-2", False), ("./vqagan-8bit", True),
+                                        ("runs/x/codec", True), ("vqagan-8bit.safetensors", True), ("m.json", True)])
 def test_a_path_is_a_path_and_a_name_is_a_name(text, path):
     assert is_path(text) is path
     assert is_path(Path(text))  # a Path object is always a path
 
 
 def test_a_shipped_name_is_never_shadowed_by_the_current_folder(tmp_path, monkeypatch):
-    """Issue #15 item 7: `--model vqagan-6bit` with a vqagan-6bit.safetensors here still loads the shipped model."""
+    """Issue #15 item 7: `--model vqagan-8bit` with a vqagan-8bit.safetensors here still loads the shipped model."""
     monkeypatch.chdir(tmp_path)
-    decoy = tiny(tmp_path / "vqagan-6bit", "decoy")
-    assert resolve_checkpoint("vqagan-6bit") == SHIPPED_CODEC
-    assert load_checkpoint("vqagan-6bit")[1]["name"] == "vqagan-6bit"
-    assert resolve_checkpoint("./vqagan-6bit").resolve() == decoy  # as a path, the local file
-    assert resolve_checkpoint("vqagan-6bit.safetensors").resolve() == decoy
+    decoy = tiny(tmp_path / "vqagan-8bit", "decoy")
+    assert resolve_checkpoint("vqagan-8bit") == SHIPPED_CODEC
+    assert load_checkpoint("vqagan-8bit")[1]["name"] == "vqagan-8bit"
+    assert resolve_checkpoint("./vqagan-8bit").resolve() == decoy  # as a path, the local file
+    assert resolve_checkpoint("vqagan-8bit.safetensors").resolve() == decoy
 
 
 def test_a_local_file_is_not_found_by_bare_name_and_the_error_says_how(tmp_path, monkeypatch):
@@ -52,12 +52,12 @@ def test_a_local_file_is_not_found_by_bare_name_and_the_error_says_how(tmp_path,
 def test_models_folder_from_the_environment(tmp_path, monkeypatch):
     course = tmp_path / "course"
     tiny(course / "course-12bit", "course-12bit")
-    tiny(course / "vqagan-6bit", "imposter")
+    tiny(course / "vqagan-8bit", "imposter")
     monkeypatch.setenv(runtime.MODELS_ENV, str(course))
     assert resolve_checkpoint("course-12bit") == course / "course-12bit.safetensors"
-    assert resolve_checkpoint("vqagan-6bit") == SHIPPED_CODEC  # shipped names stay shipped
+    assert resolve_checkpoint("vqagan-8bit") == SHIPPED_CODEC  # shipped names stay shipped
     names = [Path(c["path"]).stem for c in list_checkpoints()]
-    assert "course-12bit" in names and names.count("vqagan-6bit") == 1 and "critic-easyvqa" in names
+    assert "course-12bit" in names and names.count("vqagan-8bit") == 1 and "critic-easyvqa" in names
     monkeypatch.setenv(runtime.MODELS_ENV, str(tmp_path / "missing"))
     with pytest.raises(VQAGanError, match="VQAGAN_MODELS=.*no such folder"):
         resolve_checkpoint("course-12bit")

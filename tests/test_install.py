@@ -75,15 +75,15 @@ def test_wheel_installs_and_runs_from_any_folder(tmp_path):
     before = tree(package)
 
     listing = run(venv / "bin" / "vqagan", "models", cwd=work, env=env)
-    assert "vqagan-6bit" in listing and "critic-easyvqa" in listing
+    assert "vqagan-8bit" in listing and "critic-easyvqa" in listing
 
     # Two easy-VQA test images, one at its native 64x64, one enlarged to 100x75 as a JPEG.
     first, second = _two_test_images()
     Image.open(first).convert("RGB").save(work / "a.png")
     Image.open(second).convert("RGB").resize((100, 75)).save(work / "b.jpg", quality=95)
     # A stray file named like a shipped model must not stand in for it.
-    (work / "vqagan-6bit.safetensors").write_bytes(b"not a model")
-    run(venv / "bin" / "vqagan", "compress", "a.png", "b.jpg", "--model", "vqagan-6bit", "-o", "pair.vqg", cwd=work, env=env)
+    (work / "vqagan-8bit.safetensors").write_bytes(b"not a model")
+    run(venv / "bin" / "vqagan", "compress", "a.png", "b.jpg", "--model", "vqagan-8bit", "-o", "pair.vqg", cwd=work, env=env)
     run(venv / "bin" / "vqagan", "decompress", "pair.vqg", "-o", "out", cwd=work, env=env)
     sizes = [Image.open(p).size for p in sorted((work / "out").glob("*.png"))]
     assert sizes == [(64, 64), (100, 75)]

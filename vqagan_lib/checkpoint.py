@@ -6,7 +6,7 @@ A checkpoint named NAME is two files side by side:
     NAME.json          the card: kind, config, data, seed, metrics, the command that made it
 
 A model is named one of two ways, never both:
-- a bare name ('vqagan-6bit') is looked up in the shipped models (package data in
+- a bare name ('vqagan-8bit') is looked up in the shipped models (package data in
   vqagan_lib/checkpoints/, `runtime.CHECKPOINT_DIR`), then in the folder VQAGAN_MODELS names; never in
   the current directory, so a stray file there cannot stand in for a shipped model;
 - a path ('runs/x/codec', './m', 'm.safetensors': it holds a '/' or ends in .safetensors / .json)
@@ -113,7 +113,7 @@ def resolve_checkpoint(name_or_path) -> Path:
         raise VQAGanError(f"{_show(text)}: no such checkpoint file{hint}")
     if not NAME_PATTERN.fullmatch(text) or text.endswith("."):
         raise VQAGanError(f"{_show(text) or repr(text)}: not a model name or a checkpoint path "
-                          "(a name such as vqagan-6bit, or a path such as ./my-model.safetensors)")
+                          "(a name such as vqagan-8bit, or a path such as ./my-model.safetensors)")
     folders = model_folders()
     for folder in folders:
         weights_path = folder / f"{text}.safetensors"

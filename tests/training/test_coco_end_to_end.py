@@ -35,3 +35,23 @@ def test_train_on_coco_with_a_local_vilt_critic_then_compress(coco_fixture, tmp_
     assert images.shape == x.shape
     assert torch.equal(images, codec.decompress(codec.compress(x)))
     assert path.stat().st_size >= 6  # the header at least: the rate is read off the file
+
+
+@pytest.mark.slow
+def test_the_discrete_codec_trains_both_stages_on_coco_with_a_local_vilt_critic(coco_fixture, tmp_path):
+    torch.set_num_threads(1)
+    words = "what color is the cat there a dog bus how many people are it sunny ?".split()
+    vilt = make_tiny_vilt(tmp_path / "vilt", ["yes", "no", "black", "red", "2"], words)
+    common = dict(data=DataConfig(name="coco", coco_root=str(coco_fixture), val_images=2),
+                  vqa=VQAConfig(critic=f"vilt:{vilt}"), steps=3, batch_size=2, log_every=1, eval_every=3, save_every=3)
+    model = CodecConfig(model="fsq", image_size=32, channels=16, encoder_channels=8, answer_levels=(5, 3))
+    answers = train(TrainConfig(model=model, stage="answers", name="coco-answers", out_dir=str(tmp_path / "a"), **common),
+                    progress=False)
+    assert "train/agree_with_critic" in answers.history[-1]  # ViLT has no answer head to share: a student reads the code
+    generator = train(TrainConfig(model=model, stage="generator", name="coco-gen", out_dir=str(tmp_path / "g"), **common),
+                      progress=False, init_from=answers.checkpoint_path)
+    codec = load_codec(generator.checkpoint_path)
+    ds = CocoVQADataset(coco_fixture, image_size=32)
+    x = torch.stack([ds[i][0] for i in range(len(ds))])  # (N,3,32,32)
+    images, _, _ = decode_images(codec, encode_images(codec, x))
+    assert images.shape == x.shape and torch.equal(images, codec.decompress(codec.compress(x)))

@@ -83,7 +83,8 @@ def test_targets_and_rerender_come_from_the_saved_measurements(tmp_path):
 
     from vqagan_lib.evaluation.benchmark import rerender, target_lines
 
-    good = CodecResult("ours-good", "ours", "s", 7.0, 60.0, 0.98, 0.975, 0.98, 20.0, 0.8, 100.0, 5000.0, audit=1.0)
+    good = CodecResult("ours-good", "ours", "s", 7.0, 60.0, 0.98, 0.975, 0.98, 20.0, 0.8, 100.0, 5000.0, audit=1.0,
+                       nominal_bits=8.0)
     gamed = CodecResult("ours-gamed", "ours", "s", 40.0, 80.0, 0.90, 0.91, 0.99, 20.0, 0.9, 100.0, 9000.0, audit=0.95)
     webp = CodecResult("WebP q0", "classical", "s", 788.0, 788.0, 0.94, 0.8, 0.97, 28.0, 0.9, 2000.0, 30000.0)
     lines = target_lines([good, gamed, webp])

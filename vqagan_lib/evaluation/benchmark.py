@@ -237,12 +237,14 @@ def target_lines(results: list[CodecResult]) -> list[str]:
             lines.append(f"- every used code drawn as intended (exhaustive audit >= 99%): {verdict} "
                          f"(lowest: {low.name}, {low.audit:.1%}).")
     webp = next((r for r in results if r.name == "WebP q0"), None)
-    if webp is not None and ours:
-        slowest = min(ours, key=lambda r: r.decode_per_s)
+    tabled = [r for r in ours if r.nominal_bits <= 8]  # at most 2^8 outputs: decoded by table lookup
+    if webp is not None and tabled:
+        slowest = min(tabled, key=lambda r: r.decode_per_s)
         verdict = "**met**" if slowest.decode_per_s >= webp.encode_per_s else "**missed**"
-        lines.append(f"- decoding at least as fast as WebP encodes (one core): {verdict} "
-                     f"(slowest ours: {slowest.name}, {slowest.decode_per_s:,.0f}/s; WebP q0 encodes "
-                     f"{webp.encode_per_s:,.0f}/s and decodes {webp.decode_per_s:,.0f}/s).")
+        vs_decode = "also" if slowest.decode_per_s >= webp.decode_per_s else "but not"
+        lines.append(f"- at most 8 bits, decoding at least as fast as WebP encodes (one core): {verdict} "
+                     f"(slowest: {slowest.name}, {slowest.decode_per_s:,.0f}/s; WebP q0 encodes "
+                     f"{webp.encode_per_s:,.0f}/s, and {vs_decode} as fast as it decodes, {webp.decode_per_s:,.0f}/s).")
     return lines
 
 

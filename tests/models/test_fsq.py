@@ -90,3 +90,15 @@ def test_discrete_codec_round_trip_and_table_decoding():
     assert torch.allclose(by_table, codec.decoder(code), atol=1e-6)  # the table is the decoder, cached
     codec.train()
     assert codec._table is None  # training invalidates the cached renderings
+
+
+def test_broadcast_decoder_draws_at_the_model_size_and_tells_positions_apart():
+    from vqagan_lib.models.networks import BroadcastDecoder
+
+    torch.manual_seed(0)
+    decoder = BroadcastDecoder(64, 16, 5)
+    out = decoder(torch.rand(3, 5))
+    assert out.shape == (3, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
+    codec = build_model(CodecConfig(model="fsq", answer_levels=(5, 5), geometry_levels=(5,), decoder="broadcast",
+                                    channels=8, encoder_channels=8))
+    assert isinstance(codec.decoder, BroadcastDecoder)

@@ -30,7 +30,7 @@ from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.categorical_prior import CategoricalPrior
 from vqagan_lib.models.contract import CodecConfig, CodecOutput, decoding_fingerprint
 from vqagan_lib.models.fsq import FSQ
-from vqagan_lib.models.networks import Decoder, Encoder
+from vqagan_lib.models.networks import BroadcastDecoder, Decoder, Encoder
 
 TABLE_LIMIT = 4096  # at most this many codes: decode by table lookup (4096 images of 64x64 floats: 200 MB at most)
 
@@ -49,7 +49,8 @@ class DiscreteCodec(nn.Module):
                                          nn.Linear(256, cfg.answer_head_dim))
         self.geometry_fsq = FSQ(cfg.geometry_levels) if d_g else None
         self.geometry_encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_g) if d_g else None
-        self.decoder = Decoder(cfg.image_size, cfg.channels, d_a + d_g)
+        decoders = {"conv": Decoder, "broadcast": BroadcastDecoder}
+        self.decoder = decoders[cfg.decoder](cfg.image_size, cfg.channels, d_a + d_g)
         self.entropy_model = CategoricalPrior((self.answer_fsq.size,) + tuple(cfg.geometry_levels))
         self.card: dict = {}
         self._table = None  # (codes, 3, S, S): every code decoded once, built on first use in eval mode
@@ -130,7 +131,7 @@ class DiscreteCodec(nn.Module):
     def render_table(self) -> torch.Tensor:
         """Every code decoded once: (code_space, 3, S, S). Built on first use, cached until train()."""
         if self._table is None:
-            codes = self.code_of(self.all_symbols().to(self.decoder.head[0].weight.device))
+            codes = self.code_of(self.all_symbols().to(next(self.decoder.parameters()).device))
             self._table = torch.cat([self.decoder(chunk) for chunk in codes.split(512)])
         return self._table
 
@@ -153,6 +154,8 @@ def check_config(cfg: CodecConfig) -> None:
     if len(cfg.answer_levels) < 1 or any(level < 3 for level in cfg.answer_levels + cfg.geometry_levels):
         raise VQAGanError(f"model.answer_levels / geometry_levels: levels must be >= 3, got "
                           f"{cfg.answer_levels} / {cfg.geometry_levels}")
+    if cfg.decoder not in ("conv", "broadcast"):
+        raise VQAGanError(f"model.decoder: unknown {cfg.decoder!r} (expected 'conv' or 'broadcast')")
     if math.prod(cfg.answer_levels) > 1 << 15:
         raise VQAGanError(f"model.answer_levels: {math.prod(cfg.answer_levels)} codes is more than one "
                           "16-bit-precision table can hold (at most 32768)")

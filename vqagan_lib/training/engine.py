@@ -32,7 +32,7 @@ from vqagan_lib.training import distributed
 from vqagan_lib.training.batches import Batch, DataConfig, TrainData, batch_indices
 from vqagan_lib.training.log import RunLog
 from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets, question_features,
-                                        choose_exemplars, copy_answer_code, fit_prior, freeze_answer_code, pixel_target, probe_ids,
+                                        choose_exemplars, copy_answer_code, exemplar_rows, fit_prior, freeze_answer_code, pixel_target, probe_ids,
                                         uses_exemplars)
 from vqagan_lib.training.losses import GANConfig, generator_gan_loss, hinge_d_loss
 from vqagan_lib.training.state import load_state, save_state
@@ -313,7 +313,10 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
         torch.manual_seed((cfg.seed * 1_000_003 + step) * 1024 + ctx.rank)  # noise depends on (seed, step, rank) only
         for group in opt_g.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        rows = batch_indices(len(data), cfg.batch_size, step, cfg.seed, ctx.rank, ctx.world)
+        if exemplars is not None:  # uniform over the codes: rare codes are drawn as carefully as common ones
+            rows = exemplar_rows(exemplars, cfg.batch_size, cfg.seed, step, ctx.rank, ctx.world)
+        else:
+            rows = batch_indices(len(data), cfg.batch_size, step, cfg.seed, ctx.rank, ctx.world)
         batch = data.gather(rows).to(ctx.device)
         if answers_stage:
             own, probe = targets[0][rows], targets[1][data.question_image[rows]]

@@ -39,8 +39,9 @@ EXEMPLAR_STAGE = ("--stage", "generator", "--steps", "3000", "--batch_size", "64
                   "--optim.schedule", "cosine", "--rate.weight", "0")
 # Stage "generator" with a geometry code: pixels toward the original, since the code now says where the
 # shape is; the geometry encoder learns from those pixels what a viewer needs beyond the answers.
-GEOMETRY_STAGE = ("--stage", "generator", "--steps", "2000", "--batch_size", "64", "--optim.lr", "2e-3",
-                  "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.weight", "1000")
+GEOMETRY_STAGE = ("--stage", "generator", "--steps", "1500", "--batch_size", "64", "--optim.lr", "2e-3",
+                  "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.weight", "1000",
+                  "--model.decoder", "broadcast", "--model.channels", "48")
 # The ablations train the same code and decoder end to end from scratch, as one stage, with Larsen's
 # Dis_l and adversarial terms switched on after a warm-up.
 END_TO_END = ("--stage", "joint", "--steps", "2000", "--batch_size", "64", "--optim.lr", "1e-3", "--rate.weight", "0",

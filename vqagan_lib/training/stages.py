@@ -162,15 +162,24 @@ def fit_prior(model, data: TrainData) -> dict:
     return {"answer_codes_used": used, "prior_entropy_bits": round(model.entropy_model.entropy_bits(), 3)}
 
 
+@dataclass
+class Exemplars:
+    """One real training image per answer code, and where it lives in the training data."""
+    images: torch.Tensor  # (K, 3, S, S): the exemplar of each answer code (zeros where no training image has it)
+    known: torch.Tensor  # (K,) bool: codes some training image has
+    question_rows: dict  # code -> (Q,) rows of the exemplar image's questions in the training data
+
+
 @torch.no_grad()
-def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> Exemplars:
     """For each answer code: the training image whose pictures the critic answers best on the
-    questions of all the code's training images. Returns (table (K, 3, S, S), known (K,) bool)."""
+    questions of all the code's training images."""
     device = next(model.parameters()).device
     index = training_codes(model, data)[:, 0]  # (N_img,)
     size = model.answer_fsq.size
     table = torch.zeros(size, 3, model.cfg.image_size, model.cfg.image_size)
     known = torch.zeros(size, dtype=torch.bool)
+    question_rows = {}
     for code in torch.unique(index).tolist():
         members = (index == code).nonzero().flatten()
         questions = torch.isin(data.question_image, members).nonzero().flatten()  # rows of all members' questions
@@ -184,19 +193,35 @@ def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> tu
         for k, image in enumerate(images):
             logits = critic.fuse(v[k].expand(len(q), -1), q) if split_critic else critic(image.expand(len(q_ids), -1, -1, -1), q_ids)
             scores.append(logits.log_softmax(-1).gather(1, answers[:, None]).sum())  # log-likelihood of the true answers
-        table[code] = images[int(torch.stack(scores).argmax())].cpu()
-        known[code] = True
-    return table, known
+        best = int(torch.stack(scores).argmax())
+        table[code], known[code] = images[best].cpu(), True
+        question_rows[code] = (data.question_image == pool[best]).nonzero().flatten()
+    return Exemplars(table, known, question_rows)
 
 
-def pixel_target(model, x: torch.Tensor, code: torch.Tensor, exemplars) -> torch.Tensor:
+def exemplar_rows(exemplars: Exemplars, batch_size: int, seed: int, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Question rows of a batch drawn uniformly over the codes, one exemplar question each.
+
+    Drawn by training image, a code that three images share would be seen a hundred times less
+    often than a common one, and the decoder would draw the rare codes badly; every code the
+    decoder can be sent deserves the same care. A pure function of (seed, step): resumable.
+    """
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    codes = exemplars.known.nonzero().flatten()
+    picked = codes[torch.randint(len(codes), (batch_size,), generator=generator)]
+    rows = torch.stack([exemplars.question_rows[int(c)][torch.randint(len(exemplars.question_rows[int(c)]), (1,),
+                                                                       generator=generator)][0] for c in picked])
+    share = batch_size // world
+    return rows[rank * share:(rank + 1) * share]
+
+
+def pixel_target(model, x: torch.Tensor, code: torch.Tensor, exemplars: Exemplars | None) -> torch.Tensor:
     """What the decoder's output is compared with: the code's exemplar, or the original itself."""
     if exemplars is None:
         return x
-    table, known = exemplars
     index = model.answer_fsq.to_index(code[:, :len(model.cfg.answer_levels)].detach()).cpu()
-    target = table[index].to(x.device)
-    return torch.where(known[index].to(x.device)[:, None, None, None], target, x)
+    target = exemplars.images[index].to(x.device)
+    return torch.where(exemplars.known[index].to(x.device)[:, None, None, None], target, x)
 
 
 def uses_exemplars(model, cfg: GeneratorStageConfig) -> bool:

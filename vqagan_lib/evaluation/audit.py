@@ -20,8 +20,8 @@ import torch
 from vqagan_lib.answerers.judge_rules import RuleJudge
 from vqagan_lib.data.easyvqa import VQASplit
 from vqagan_lib.data.pixels import as_float
+from vqagan_lib.models.discrete_codec import TABLE_LIMIT  # the codecs small enough to draw every code of
 
-AUDIT_LIMIT = 4096  # codes; larger code spaces (with a geometry code) are not audited exhaustively
 
 
 @dataclass
@@ -49,7 +49,7 @@ def audit_codes(codec, train_images: torch.Tensor, described: list | None = None
 
     `described`: the rule judge's (shape, colour) of each training original, if already read.
     """
-    if getattr(codec, "code_space", AUDIT_LIMIT + 1) > AUDIT_LIMIT:
+    if getattr(codec, "code_space", TABLE_LIMIT + 1) > TABLE_LIMIT:
         return None
     judge = RuleJudge()
     symbols = codes_of(codec, train_images)

@@ -93,6 +93,14 @@ def probe_ids(critic, cfg: AnswerStageConfig, device) -> torch.Tensor:
     return torch.stack([critic.vocab.encode(q) for q in cfg.probe_questions]).to(device)
 
 
+def critic_logits(critic, images: torch.Tensor, questions: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+    """The critic's logits (Q, A) for questions[i] about images[image_index[i]]. A critic with its own image
+    encoder (the CNN critic) sees each image once, however many questions it is asked."""
+    if hasattr(critic, "image") and hasattr(critic, "fuse"):
+        return critic.fuse(critic.image(images)[image_index], critic.question(questions))
+    return critic(images[image_index], questions)
+
+
 @torch.no_grad()
 def critic_targets(critic, data: TrainData, probes: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """What the critic answers on the original training images, computed once before stage "answers":
@@ -103,17 +111,11 @@ def critic_targets(critic, data: TrainData, probes: torch.Tensor, batch: int = 2
         rows = torch.arange(start, min(start + batch, len(data.images)))
         x = data.gather_images(rows).to(device)
         asked = torch.isin(data.question_image, rows).nonzero().flatten()  # this chunk's question rows, in order
-        where = data.question_image[asked] - start
-        questions = data.questions[asked].to(device)
-        if hasattr(critic, "image") and hasattr(critic, "fuse"):  # one CNN pass per image, reused by its questions
-            v = critic.image(x)
-            own.append(critic.fuse(v[where.to(device)], critic.question(questions)).argmax(-1).cpu())
-            probe.append(torch.stack([critic.fuse(v, critic.question(p.expand(len(x), -1))).argmax(-1).cpu()
-                                      for p in probes], 1) if len(probes) else torch.zeros(len(x), 0, dtype=torch.long))
-        else:
-            own.append(critic(x[where.to(device)], questions).argmax(-1).cpu())
-            probe.append(torch.stack([critic(x, p.expand(len(x), -1)).argmax(-1).cpu() for p in probes], 1)
-                         if len(probes) else torch.zeros(len(x), 0, dtype=torch.long))
+        where = (data.question_image[asked] - start).to(device)
+        own.append(critic_logits(critic, x, data.questions[asked].to(device), where).argmax(-1).cpu())
+        every = torch.arange(len(x), device=device)
+        answers = [critic_logits(critic, x, p.expand(len(x), -1), every).argmax(-1).cpu() for p in probes]
+        probe.append(torch.stack(answers, 1) if answers else torch.zeros(len(x), 0, dtype=torch.long))
     return torch.cat(own), torch.cat(probe)
 
 
@@ -186,8 +188,10 @@ def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> Ex
         q_ids, answers = data.questions[questions].to(device), data.answers[questions].to(device)
         pool = members[:candidates]
         images = data.gather_images(pool).to(device)
+        # Each candidate is scored on the same questions: encode candidates and questions once, then pair them
+        # (critic_logits would encode the questions again for every candidate).
         split_critic = hasattr(critic, "image") and hasattr(critic, "fuse")
-        if split_critic:  # encode each candidate and the questions once, then pair them up
+        if split_critic:
             v, q = critic.image(images), critic.question(q_ids)
         scores = []
         for k, image in enumerate(images):

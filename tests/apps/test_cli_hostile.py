@@ -269,7 +269,10 @@ def test_ctrl_c_during_start_up_is_one_line(monkeypatch, capsys):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert "Traceback" not in err
-    assert process.returncode == 0 or (process.returncode == 130 and err == "vqagan: interrupted\n")
+    # 130 and one line: the interrupt landed in our start-up. -SIGINT and silence: it landed in the
+    # interpreter's own start-up (a cold cache, as in a fresh clone) before any of our code ran.
+    assert (process.returncode == 0 or (process.returncode == 130 and err == "vqagan: interrupted\n")
+            or (process.returncode == -signal.SIGINT and err == ""))
 
 
 def test_info_refuses_what_decompress_refuses(model, photos, tmp_path, capsys):

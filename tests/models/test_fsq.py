@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from vqagan_lib.coding import arithmetic
+from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.categorical_prior import CategoricalPrior
 from vqagan_lib.models.codec import CodecConfig, build_model
 from vqagan_lib.models.entropy_model import TOTAL
@@ -92,13 +93,27 @@ def test_discrete_codec_round_trip_and_table_decoding():
     assert codec._table is None  # training invalidates the cached renderings
 
 
-def test_broadcast_decoder_draws_at_the_model_size_and_tells_positions_apart():
-    from vqagan_lib.models.networks import BroadcastDecoder
+def test_layered_decoder_draws_one_flat_sprite_with_hard_edges_where_the_digits_say():
+    from vqagan_lib.models.layered_decoder import LayeredDecoder
 
     torch.manual_seed(0)
-    decoder = BroadcastDecoder(64, 16, 5)
-    out = decoder(torch.rand(3, 5))
-    assert out.shape == (3, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
-    codec = build_model(CodecConfig(model="fsq", answer_levels=(5, 5), geometry_levels=(5,), decoder="broadcast",
+    decoder = LayeredDecoder(64, 16, 3, 4)
+    code = torch.zeros(2, 7)
+    code[1, 3] = 0.5  # the first geometry digit is x: only the second image's sprite moves right
+    decoder.train()
+    soft = decoder(code)
+    assert soft.shape == (2, 3, 64, 64) and 0 <= soft.min() and soft.max() <= 1
+    decoder.eval()
+    with torch.no_grad():
+        hard = decoder(code)
+        mask, colour, box, background = decoder.render(code)
+    assert box[1, 0] > box[0, 0] and torch.allclose(box[1, 1:], box[0, 1:])
+    # Decoding draws each pixel as exactly the background or the sprite's one colour: no soft edge.
+    is_fill = (hard - colour[:, :, None, None]).abs().amax(1) < 1e-6
+    is_background = (hard - background[:, :, None, None]).abs().amax(1) < 1e-6
+    assert bool((is_fill | is_background).all())
+    codec = build_model(CodecConfig(model="fsq", answer_levels=(5, 5), geometry_levels=(5, 5), decoder="layered",
                                     channels=8, encoder_channels=8))
-    assert isinstance(codec.decoder, BroadcastDecoder)
+    assert isinstance(codec.decoder, LayeredDecoder)
+    with pytest.raises(VQAGanError, match="at most 7 geometry digits"):
+        build_model(CodecConfig(model="fsq", geometry_levels=(3,) * 8, decoder="layered"))

@@ -57,3 +57,18 @@ def test_generator_gan_loss_adds_feature_and_weighted_adversarial_terms():
     assert set(logs) == {"train/feature", "train/g_adv", "train/adaptive_weight"}
     loss_fixed, logs_fixed = generator_gan_loss(disc, x, x_hat, recon, last.weight, GANConfig(weight=0.5, adaptive=False))
     assert logs_fixed["train/adaptive_weight"].item() == 1.0
+
+
+def test_pyramid_mse_averages_the_pixel_loss_over_halvings():
+    from vqagan_lib.training.losses import pyramid_mse
+
+    a, b = torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)
+    b[..., 0, 0] = 1.0  # one bright pixel: 1/64 at full size, then (1/4)^2 over 1/16 of the 4x4 pixels
+    full, half = 1 / 64, (1 / 4) ** 2 / 16
+    assert pyramid_mse(a, b, 1) == pytest.approx(full)
+    assert pyramid_mse(a, b, 2) == pytest.approx((full + half) / 2)
+    near, far = torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)
+    near[..., 2, 2], far[..., 7, 7] = 1.0, 1.0
+    # Neither overlaps the target, so the full-size loss cannot tell them apart; the coarse copies can.
+    assert pyramid_mse(near, b, 1) == pyramid_mse(far, b, 1)
+    assert pyramid_mse(near, b, 3) < pyramid_mse(far, b, 3)

@@ -85,3 +85,20 @@ def test_audit_and_answers_from_code_run_on_a_trained_code(answer_stage):
 
     accuracy = answers_from_code(codec, load_critic("critic-easyvqa"), load_split("test", limit_images=10))
     assert 0.0 <= accuracy <= 1.0
+
+
+def test_layered_geometry_point_then_a_joint_fine_tune_of_everything(answer_stage, tmp_path):
+    """The ladder's geometry recipe in miniature: stage "generator" with the layered decoder (the answer
+    code frozen), then stage "joint" from it, where the pixel loss reaches the answer encoder too."""
+    stage1, _ = answer_stage
+    model = dict(geometry_levels=(8, 8, 4), decoder="layered")
+    drawn = train(fsq_config(tmp_path, "layout", "generator", **model), progress=False, init_from=stage1.checkpoint_path)
+    layout = load_codec(drawn.checkpoint_path)
+    assert torch.equal(layout.answer_encoder.head.weight, load_codec(stage1.checkpoint_path).answer_encoder.head.weight)
+    cfg = fsq_config(tmp_path, "tuned", "joint", **model)
+    cfg.distortion.scales = 3
+    tuned = load_codec(train(cfg, progress=False, init_from=drawn.checkpoint_path).checkpoint_path)
+    assert not torch.equal(tuned.answer_encoder.head.weight, layout.answer_encoder.head.weight)
+    assert tuned.entropy_model.check_tables().shape == (4, 25)  # answer index, then x, y and size digits
+    x = load_split("test", limit_images=6).images.float() / 255
+    assert tuned.decompress(tuned.compress(x)).shape == x.shape

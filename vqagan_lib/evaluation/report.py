@@ -71,11 +71,17 @@ def write_json(results: list[CodecResult], path: Path, extra: dict) -> None:
     atomic_write_text(path, json.dumps({**extra, "results": [asdict(r) for r in results]}, indent=2) + "\n")
 
 
-def update_readme(readme: Path, section: str) -> None:
-    """Replace the text between the results markers in the README with `section`."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise VQAGanError(f"{readme}: results markers not found; add {README_START!r} and {README_END!r}")
-    before, rest = text.split(README_START, 1)
-    _, after = rest.split(README_END, 1)
-    atomic_write_text(readme, before + README_START + "\n" + section.strip() + "\n" + README_END + after)
+def split_at_markers(text: str, start: str, end: str, where: str) -> tuple[str, str, str]:
+    """(before, between, after) around the one pair of `start` / `end` markers in `text`. Every generated
+    README block is found this way: a missing, doubled or reversed marker is an error, never a guess."""
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise VQAGanError(f"{where}: markers not found once each, in order; add {start!r} and {end!r}")
+    before, rest = text.split(start, 1)
+    between, after = rest.split(end, 1)
+    return before, between, after
+
+
+def update_readme(readme: Path, section: str, start: str = README_START, end: str = README_END) -> None:
+    """Replace the text between a pair of markers in the README (default: the results markers) with `section`."""
+    before, _, after = split_at_markers(readme.read_text(), start, end, str(readme))
+    atomic_write_text(readme, before + start + "\n" + section.strip() + "\n" + end + after)

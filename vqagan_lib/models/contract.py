@@ -41,8 +41,8 @@ class CodecConfig:
     # its prior's entropy is the real rate); the geometry code adds position, size and tint.
     answer_levels: tuple[int, ...] = (8, 6, 5)
     geometry_levels: tuple[int, ...] = ()  # empty: no geometry, the decoder draws each code's exemplar
-    # "conv": the decoder of notebooks 01-03; "broadcast": a spatial broadcast decoder, which keeps position
-    # (the geometry code) apart from appearance (the answer code).
+    # "conv": the decoder of notebooks 01-03. "layered": a learnt sprite placed by a box over a flat
+    # background (models/layered_decoder.py), which keeps position (the geometry code) apart from appearance.
     decoder: str = "conv"
     encoder_channels: int = 32  # the answer and geometry encoders: a code of a few numbers needs little width
     answer_head_dim: int = 128  # the critic's joint feature size: stage "answers" feeds its answer head

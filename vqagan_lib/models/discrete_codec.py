@@ -14,7 +14,11 @@ collapse (Mentzer et al. 2023), and training puts the answers in first (training
   answer head answer every question of the image from `a` alone (`answer_head` maps a into the
   critic's joint feature space);
 - stage "generator": the decoder learns to draw what the code says; the geometry code (position,
-  size, tint) is learnt here, from pixels, because only a viewer needs it.
+  size, tint) is learnt here, from pixels, because only a viewer needs it;
+- stage "joint" (optional, last): everything fine-tuned together by the pixel loss.
+
+The geometry points use the layered decoder (models/layered_decoder.py): the answer code picks a
+sprite and its colour, each geometry digit moves one number of the sprite's box or background.
 
 At a few bits the decoder has few distinct outputs (prod of all levels): `decompress` renders each
 code once and then decodes by table lookup. Every model returns one `CodecOutput`.
@@ -30,7 +34,8 @@ from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.categorical_prior import CategoricalPrior
 from vqagan_lib.models.contract import CodecConfig, CodecOutput, decoding_fingerprint
 from vqagan_lib.models.fsq import FSQ
-from vqagan_lib.models.networks import BroadcastDecoder, Decoder, Encoder
+from vqagan_lib.models.layered_decoder import LayeredDecoder
+from vqagan_lib.models.networks import Decoder, Encoder
 
 TABLE_LIMIT = 4096  # at most this many codes: decode by table lookup (4096 images of 64x64 floats: 200 MB at most)
 
@@ -49,8 +54,10 @@ class DiscreteCodec(nn.Module):
                                          nn.Linear(256, cfg.answer_head_dim))
         self.geometry_fsq = FSQ(cfg.geometry_levels) if d_g else None
         self.geometry_encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_g) if d_g else None
-        decoders = {"conv": Decoder, "broadcast": BroadcastDecoder}
-        self.decoder = decoders[cfg.decoder](cfg.image_size, cfg.channels, d_a + d_g)
+        if cfg.decoder == "layered":
+            self.decoder = LayeredDecoder(cfg.image_size, cfg.channels, d_a, d_g)
+        else:
+            self.decoder = Decoder(cfg.image_size, cfg.channels, d_a + d_g)
         self.entropy_model = CategoricalPrior((self.answer_fsq.size,) + tuple(cfg.geometry_levels))
         self.card: dict = {}
         self._table = None  # (codes, 3, S, S): every code decoded once, built on first use in eval mode
@@ -154,8 +161,11 @@ def check_config(cfg: CodecConfig) -> None:
     if len(cfg.answer_levels) < 1 or any(level < 3 for level in cfg.answer_levels + cfg.geometry_levels):
         raise VQAGanError(f"model.answer_levels / geometry_levels: levels must be >= 3, got "
                           f"{cfg.answer_levels} / {cfg.geometry_levels}")
-    if cfg.decoder not in ("conv", "broadcast"):
-        raise VQAGanError(f"model.decoder: unknown {cfg.decoder!r} (expected 'conv' or 'broadcast')")
+    if cfg.decoder not in ("conv", "layered"):
+        raise VQAGanError(f"model.decoder: unknown {cfg.decoder!r} (expected 'conv' or 'layered')")
+    if cfg.decoder == "layered" and len(cfg.geometry_levels) > len(LayeredDecoder.LAYOUT):
+        raise VQAGanError(f"model.geometry_levels: the layered decoder reads at most {len(LayeredDecoder.LAYOUT)} "
+                          f"geometry digits ({', '.join(LayeredDecoder.LAYOUT)}), got {len(cfg.geometry_levels)}")
     if math.prod(cfg.answer_levels) > 1 << 15:
         raise VQAGanError(f"model.answer_levels: {math.prod(cfg.answer_levels)} codes is more than one "
                           "16-bit-precision table can hold (at most 32768)")

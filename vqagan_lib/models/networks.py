@@ -67,33 +67,3 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.head(z).view(len(z), self.top, 4, 4)  # (B, C, 4, 4)
         return torch.sigmoid(self.convs(h))  # (B, 3, S, S)
-
-
-class BroadcastDecoder(nn.Module):
-    """Code (B, D) -> image (B,3,S,S): a spatial broadcast decoder (Watters et al. 2019, arXiv 1901.07017).
-
-        z (B,D) -> tile over a (S/4 x S/4) grid + (x, y) coordinate channels -> 1x1 and 3x3 convs
-                -> 2 stride-2 transposed convs -> sigmoid -> (B,3,S,S)
-
-    Every grid cell sees the whole code and where it is, so "draw this shape, that size, there" is a
-    small per-cell function of (cell - position) instead of something a linear layer must spread over
-    4x4 feature maps: position and appearance stay separate, as a geometry code wants.
-    """
-
-    def __init__(self, image_size: int, channels: int, latent_dim: int):
-        super().__init__()
-        self.grid = image_size // 4
-        ramp = torch.linspace(-1, 1, self.grid)
-        self.register_buffer("coords", torch.stack(torch.meshgrid(ramp, ramp, indexing="ij")), persistent=False)  # (2,g,g)
-        c = channels
-        self.cells = nn.Sequential(
-            nn.Conv2d(latent_dim + 2, c, 1), nn.LeakyReLU(0.2), nn.Conv2d(c, c, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(c, c, 3, padding=1), _norm(c), nn.LeakyReLU(0.2))
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1), _norm(c // 2), nn.LeakyReLU(0.2),
-            nn.ConvTranspose2d(c // 2, 3, 4, stride=2, padding=1))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        tiled = z[:, :, None, None].expand(-1, -1, self.grid, self.grid)  # (B, D, g, g)
-        h = torch.cat([tiled, self.coords.expand(len(z), -1, -1, -1)], dim=1)  # (B, D+2, g, g)
-        return torch.sigmoid(self.up(self.cells(h)))  # (B, 3, S, S)

@@ -34,7 +34,7 @@ from vqagan_lib.training.log import RunLog
 from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets, question_features,
                                         choose_exemplars, copy_answer_code, exemplar_rows, fit_prior, freeze_answer_code, pixel_target, probe_ids,
                                         uses_exemplars)
-from vqagan_lib.training.losses import GANConfig, generator_gan_loss, hinge_d_loss
+from vqagan_lib.training.losses import GANConfig, generator_gan_loss, hinge_d_loss, pyramid_mse
 from vqagan_lib.training.state import load_state, save_state
 
 
@@ -54,6 +54,10 @@ class RateConfig:
 @dataclass
 class DistortionConfig:
     weight: float = 1000.0  # on pixel MSE in [0,1]^2: MSE 0.01 (PSNR 20 dB) then costs as much as 1000 bits at rate 0.01
+    # 1: MSE at full resolution only. k > 1: the mean MSE over the image and its k-1 successive 2x2 averages.
+    # Coarse copies overlap where sharp ones do not, so a drawing far from its target still feels which
+    # way to move (the layered decoder's box needs this before its shape lines up).
+    scales: int = 1
 
 
 @dataclass
@@ -189,7 +193,7 @@ def generator_step(model, disc, critic, batch: Batch, cfg: TrainConfig, opt, gan
     out = model(batch.images)
     x = batch.images if exemplars is None else pixel_target(raw, batch.images, out.latent, exemplars)  # (B,3,H,W)
     mse = F.mse_loss(out.x_hat, x)
-    recon = cfg.distortion.weight * mse
+    recon = cfg.distortion.weight * (mse if cfg.distortion.scales <= 1 else pyramid_mse(out.x_hat, x, cfg.distortion.scales))
     rate = rate_loss(out.rate_bits, cfg.rate, step)
     loss = rate + recon
     logs = {"train/rate_bits": out.rate_bits.detach().mean(), "train/mse": mse.detach(),

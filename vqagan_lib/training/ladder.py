@@ -2,16 +2,16 @@
 
     answers-5bit ──generator──> vqagan-5bit                      (answer code only: draws each code's exemplar)
     answers-8bit ──generator──> vqagan-8bit
-                 └─generator──> vqagan-16bit, -32bit, -64bit     (+ a geometry code learnt from pixels)
+                 └─generator──> vqagan-16bit, -32bit, -64bit     (+ a geometry code and the layered decoder)
     ablation-no-vqa-8bit        the same FSQ code and decoder, end to end, pixels and GAN only (no critic anywhere)
     ablation-no-stage1-8bit     the same, end to end from scratch, with the critic's term (no stage "answers")
     base-48bit ──fine-tune──> ablation-continuous-6bit          notebook 02's continuous codec, the previous design
 
-A point's name says its ceiling: log2 of the number of codes it can send (rounded). What it
-really spends is the entropy of its code under the learnt prior, measured in bytes on disk by
-the benchmark. `python -m vqagan_lib train-ladder NAME` rebuilds a point (and what it starts
-from, if that is not shipped) with the one engine and copies it into the shipped checkpoints
-(runtime.CHECKPOINT_DIR) with a card saying how it was made.
+A point's name says its budget: log2 of the number of codes it can send (its ceiling, the
+`nominal_bits`) is at most that. What it really spends is the entropy of its code under the learnt
+prior, measured in bytes on disk by the benchmark. `python -m vqagan_lib train-ladder NAME` rebuilds
+a point (and what it starts from, if that is not shipped) with the one engine and copies it into
+the shipped checkpoints (runtime.CHECKPOINT_DIR) with a card saying how it was made.
 Introduced in notebooks/05_combined_training.ipynb.
 """
 import dataclasses
@@ -38,10 +38,13 @@ ANSWER_STAGE = ("--stage", "answers", "--steps", "6000", "--batch_size", "64", "
 EXEMPLAR_STAGE = ("--stage", "generator", "--steps", "3000", "--batch_size", "64", "--optim.lr", "2e-3",
                   "--optim.schedule", "cosine", "--rate.weight", "0")
 # Stage "generator" with a geometry code: pixels toward the original, since the code now says where the
-# shape is; the geometry encoder learns from those pixels what a viewer needs beyond the answers.
-GEOMETRY_STAGE = ("--stage", "generator", "--steps", "1500", "--batch_size", "64", "--optim.lr", "2e-3",
-                  "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.weight", "1000",
-                  "--model.decoder", "broadcast", "--model.channels", "48")
+# shape is. The layered decoder draws one sprite in a box; the pixel loss is also taken on 2x2, 4x4 and
+# 8x8 averages, so that a box far from its shape still feels which way to move.
+GEOMETRY_STAGE = ("--stage", "generator", "--steps", "6000", "--batch_size", "64", "--optim.lr", "2e-3",
+                  "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.scales", "4",
+                  "--model.decoder", "layered", "--model.channels", "32")
+# The geometry digits, in the layered decoder's order: x, y, size, aspect, then background red, green, blue.
+GEOMETRY = {16: "[8, 8, 4]", 32: "[64, 64, 32, 16]", 64: "[128, 128, 64, 64, 32, 32, 32]"}
 # The ablations train the same code and decoder end to end from scratch, as one stage, with Larsen's
 # Dis_l and adversarial terms switched on after a warm-up.
 END_TO_END = ("--stage", "joint", "--steps", "2000", "--batch_size", "64", "--optim.lr", "1e-3", "--rate.weight", "0",
@@ -69,13 +72,14 @@ LADDER = {
                              "FSQ [6,5] answer code, exemplar-trained generator"),
     "vqagan-8bit": RatePoint("ours", 7.9, ANSWERS_8 + EXEMPLAR_STAGE, "answers-8bit",
                              "FSQ [8,6,5] answer code, exemplar-trained generator"),
-    "vqagan-16bit": RatePoint("ours", 16.1, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", "[7, 7, 6]"),
-                              "answers-8bit", "8-bit answer code + [7,7,6] geometry code"),
-    "vqagan-32bit": RatePoint("ours", 31.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", "[16, 16, 16, 16, 16, 16]"),
-                              "answers-8bit", "8-bit answer code + 6 x 16-level geometry code"),
-    "vqagan-64bit": RatePoint("ours", 63.9, ANSWERS_8 + GEOMETRY_STAGE + (
-        "--model.geometry_levels", "[64, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32]"), "answers-8bit",
-        "8-bit answer code + 11-dim geometry code"),
+    "vqagan-16bit": RatePoint("ours", 15.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", GEOMETRY[16]),
+                              "answers-8bit", "8-bit answer code + [8,8,4] (x, y, size) geometry, layered decoder"),
+    "vqagan-32bit": RatePoint("ours", 28.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", GEOMETRY[32]),
+                              "answers-8bit", "8-bit answer code + [64,64,32,16] (x, y, size, aspect) geometry,"
+                              " layered decoder"),
+    "vqagan-64bit": RatePoint("ours", 48.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", GEOMETRY[64]),
+                              "answers-8bit", "8-bit answer code + [128,128,64,64,32,32,32] (x, y, size, aspect,"
+                              " tint) geometry, layered decoder"),
     "ablation-no-vqa-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END,
                                       setting="FSQ [8,6,5] end to end, pixels + GAN, no VQA term"),
     "ablation-no-stage1-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END + ("--vqa.weight", "5"),

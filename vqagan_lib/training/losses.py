@@ -100,3 +100,12 @@ def generator_gan_loss(disc: nn.Module, x: torch.Tensor, x_hat: torch.Tensor, re
     loss = cfg.feature_weight * feat + cfg.weight * lam * g_adv
     logs = {"train/feature": feat.detach(), "train/g_adv": g_adv.detach(), "train/adaptive_weight": lam.detach()}
     return loss, logs
+
+
+def pyramid_mse(x_hat: torch.Tensor, x: torch.Tensor, scales: int) -> torch.Tensor:
+    """Mean of the pixel MSE at `scales` resolutions: the images, then their 2x2 averages, and so on."""
+    total = F.mse_loss(x_hat, x)
+    for _ in range(scales - 1):
+        x_hat, x = F.avg_pool2d(x_hat, 2), F.avg_pool2d(x, 2)
+        total = total + F.mse_loss(x_hat, x)
+    return total / scales

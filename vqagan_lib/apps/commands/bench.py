@@ -1,11 +1,13 @@
-"""Benchmark commands: `benchmark` (the full rate-accuracy comparison) and `demo` (make demo)."""
+"""Benchmark commands: `benchmark` (the full rate-accuracy comparison), `demo` (make demo) and `decode-budget`."""
 import time
 from pathlib import Path
 
 from vqagan_lib.errors import VQAGanError
+from vqagan_lib.evaluation import decode_budget
 from vqagan_lib.evaluation.benchmark import BenchmarkConfig, rerender, run_benchmark, shipped_ladder
+from vqagan_lib.evaluation.report import split_at_markers, update_readme
 from vqagan_lib.fileio import atomic_write_text
-from vqagan_lib.runtime import CHECKPOINT_DIR, is_quick
+from vqagan_lib.runtime import CHECKPOINT_DIR, is_quick, work_dir
 
 
 
@@ -20,6 +22,10 @@ def register(subparsers) -> None:
     d = subparsers.add_parser("demo", help="compress the test set at every shipped rate point, decode, judge, report (make demo)")
     _add_common(d)
     d.set_defaults(handler=run_demo)
+    b = subparsers.add_parser("decode-budget", help="time `decompress` and its peak memory on the default budget's worst files")
+    b.add_argument("--model", default=decode_budget.DEFAULT_MODEL, help=f"codec to measure (default {decode_budget.DEFAULT_MODEL})")
+    b.add_argument("--update-readme", action="store_true", help="rewrite README.md's decode-budget sentences from this run")
+    b.set_defaults(handler=run_decode_budget)
 
 
 def _add_common(p) -> None:
@@ -61,4 +67,16 @@ def run_demo(args) -> int:
     out = run_benchmark(_config(args, "runs/demo", classical_names=("WebP q0",)))
     print(out["markdown"].split("\n\n")[1])
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; report in {out['out_dir']}/")
+    return 0
+
+
+def run_decode_budget(args) -> int:
+    readme = work_dir() / "README.md"
+    if args.update_readme:  # a README without the markers is refused before the minutes of measuring
+        split_at_markers(readme.read_text(), decode_budget.README_START, decode_budget.README_END, str(readme))
+    section = decode_budget.render_section(decode_budget.measure_decode_budget(args.model))
+    print(section)
+    if args.update_readme:
+        update_readme(readme, section, decode_budget.README_START, decode_budget.README_END)
+        print(f"\nwrote {readme}")
     return 0

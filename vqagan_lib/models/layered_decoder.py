@@ -1,0 +1,98 @@
+"""The discrete codec's layered decoder: a learnt sprite, placed by a box, over a flat background.
+
+Introduced in notebooks/05_combined_training.ipynb.
+"""
+import torch
+from torch import nn
+
+from vqagan_lib.models.networks import _norm
+
+
+class LayeredDecoder(nn.Module):
+    """Code (B, D_a + D_g) -> image (B,3,S,S): one learnt sprite, placed by a box, over a flat background.
+
+        answer code a -> transposed convs -> sprite mask (32x32)      } appearance: what is drawn
+                      -> MLP              -> flat colour             }
+                      -> MLP              -> default layout p(a)      the box and tint when nothing else says
+        geometry code g: each digit has one job, in this order (a shorter code keeps the defaults):
+            x, y, size, aspect, background red, green, blue      layout = p(a) + scale * g
+        image = background * (1 - mask') + colour * mask',   mask' = the sprite warped into the box
+
+    A spatial transformer (Jaderberg et al. 2015, arXiv 1506.02025) as the last layer: the sprite is
+    drawn once, in its own frame, and the box only moves and stretches it, so a pixel loss toward
+    the original cannot blur the shape to hedge over where it is. Giving each geometry digit one
+    job keeps the quantiser's bins on the image's axes: x and y each get all their levels, instead
+    of a rotated grid of positions.
+    """
+
+    SPRITE = 32  # the sprite's own resolution; easy-VQA shapes span 8-33 pixels
+    LAYOUT = ("x", "y", "size", "aspect", "red", "green", "blue")  # the geometry digits' jobs, in order
+
+    def __init__(self, image_size: int, channels: int, answer_dim: int, geometry_dim: int):
+        super().__init__()
+        if geometry_dim > len(self.LAYOUT):
+            raise ValueError(f"a layered decoder reads at most {len(self.LAYOUT)} geometry digits, got {geometry_dim}")
+        self.image_size, self.answer_dim, self.geometry_dim, c = image_size, answer_dim, geometry_dim, channels
+        quarter = self.SPRITE // 4
+        # A hidden layer before the spatial one: a few code numbers must select one of dozens of distinct
+        # masks, which a single linear map of the code cannot do.
+        self.sprite = nn.Sequential(
+            nn.Linear(answer_dim, 128), nn.LeakyReLU(0.2),
+            nn.Linear(128, c * quarter * quarter), nn.LeakyReLU(0.2), nn.Unflatten(1, (c, quarter, quarter)),
+            nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1), _norm(c // 2), nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(c // 2, 1, 4, stride=2, padding=1))
+
+        def mlp(out: int) -> nn.Module:
+            return nn.Sequential(nn.Linear(answer_dim, 128), nn.LeakyReLU(0.2), nn.Linear(128, 128),
+                                 nn.LeakyReLU(0.2), nn.Linear(128, out))
+
+        # One flat colour per sprite: a per-pixel colour learns a halo where members' edges disagree.
+        self.colour = mlp(3)
+        self.layout = mlp(len(self.LAYOUT))
+        # How far one unit of each geometry digit moves its layout number. It starts small: every image's
+        # sprite starts in one place, where the pixel loss grows it rather than erasing it, and the
+        # digits earn their reach as the geometry encoder learns what they mean.
+        self.digit_scale = nn.Parameter(torch.full((geometry_dim,), 0.1))
+        # A soft disc as the sprite's starting mask: from step one the drawing overlaps where shapes are,
+        # so the box gets a gradient before the sprite has learnt any shape.
+        ramp = torch.linspace(-1, 1, self.SPRITE)
+        radius = torch.sqrt(ramp[:, None] ** 2 + ramp[None, :] ** 2)
+        self.register_buffer("mask_start", 4.0 * (0.8 - radius), persistent=False)  # (T, T) logits
+
+    def render(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> mask (B,1,T,T) in [0,1], colour (B,3), box (B,4) as (cx, cy, half width, half height) in
+        [-1,1] image units, background (B,3)."""
+        a, g = code[:, :self.answer_dim], code[:, self.answer_dim:]
+        logits = self.sprite(a) + self.mask_start  # (B, 1, T, T)
+        if self.training:
+            # Logistic noise on the mask's logits (a binary-concrete relaxation): a half-transparent pixel
+            # now flickers, so the pixel loss pushes every logit far from 0 and the mask becomes the 0/1
+            # that decoding draws. Without it, a gray shape can be learnt as half-transparent black.
+            u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
+            logits = logits + torch.log(u) - torch.log1p(-u)
+        # A fixed 3x3 box filter: a speck of one sprite pixel costs the pixel loss almost nothing, but drawn
+        # hard it juts out of a rectangle's side and a reader takes the shape for a circle.
+        mask = nn.functional.avg_pool2d(torch.sigmoid(logits), 3, stride=1, padding=1, count_include_pad=True)
+        layout = self.layout(a)  # (B, 7)
+        layout = torch.cat([layout[:, :self.geometry_dim] + self.digit_scale * g, layout[:, self.geometry_dim:]], 1)
+        x, y, size, aspect = layout[:, 0], layout[:, 1], layout[:, 2], layout[:, 3]
+        half = 0.3 * torch.exp(torch.stack([size + aspect, size - aspect], 1)).clamp(max=4.0)
+        box = torch.cat([torch.stack([x, y], 1), half.clamp(min=1e-2)], 1)
+        background = torch.sigmoid(layout[:, 4:] + 3.0)  # starts light, as most backgrounds are
+        return mask, torch.sigmoid(self.colour(a)), box, background
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        mask, colour, box, background = self.render(code)
+        b, s = len(code), self.image_size
+        theta = torch.zeros(b, 2, 3, device=code.device, dtype=code.dtype)  # image coords -> sprite coords
+        theta[:, 0, 0], theta[:, 1, 1] = 1 / box[:, 2], 1 / box[:, 3]
+        theta[:, 0, 2], theta[:, 1, 2] = -box[:, 0] / box[:, 2], -box[:, 1] / box[:, 3]
+        grid = nn.functional.affine_grid(theta, [b, 1, s, s], align_corners=False)
+        placed = nn.functional.grid_sample(mask, grid, padding_mode="zeros", align_corners=False)  # (B,1,S,S)
+        if not self.training:
+            # Decoding draws hard edges, as easy-VQA does (no anti-aliasing): a soft edge is a hedge that a
+            # reader takes for a rounded corner. Training keeps the mask soft, so that every pixel of the
+            # sprite feels the pixel loss (a hard mask would leave its margins untaught at 0.5).
+            placed = (placed > 0.5).to(placed.dtype)
+        fill = colour[:, :, None, None]
+        return background[:, :, None, None] * (1 - placed) + fill * placed  # (B, 3, S, S) in [0, 1]

@@ -88,8 +88,8 @@ def test_audit_and_answers_from_code_run_on_a_trained_code(answer_stage):
 
 
 def test_layered_geometry_point_then_a_joint_fine_tune_of_everything(answer_stage, tmp_path):
-    """The ladder's geometry recipe in miniature: stage "generator" with the layered decoder (the answer
-    code frozen), then stage "joint" from it, where the pixel loss reaches the answer encoder too."""
+    """Stage "generator" with the layered decoder and a geometry code (the ladder's recipe, in miniature;
+    the answer code frozen), then the optional stage "joint" from it, where the pixels reach the answer encoder."""
     stage1, _ = answer_stage
     model = dict(geometry_levels=(8, 8, 4), decoder="layered")
     drawn = train(fsq_config(tmp_path, "layout", "generator", **model), progress=False, init_from=stage1.checkpoint_path)
@@ -102,3 +102,12 @@ def test_layered_geometry_point_then_a_joint_fine_tune_of_everything(answer_stag
     assert tuned.entropy_model.check_tables().shape == (4, 25)  # answer index, then x, y and size digits
     x = load_split("test", limit_images=6).images.float() / 255
     assert tuned.decompress(tuned.compress(x)).shape == x.shape
+
+
+@pytest.mark.parametrize("scales", [0, 8])
+def test_distortion_scales_outside_the_image_is_one_clear_error(tmp_path, scales):
+    cfg = fsq_config(tmp_path, "s", "joint")
+    cfg.distortion.scales = scales  # 64 pixels halve 6 times: at most 7 scales
+    with pytest.raises(VQAGanError, match="distortion.scales"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "s").exists()  # refused before anything is written

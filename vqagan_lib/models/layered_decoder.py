@@ -5,7 +5,7 @@ Introduced in notebooks/05_combined_training.ipynb.
 import torch
 from torch import nn
 
-from vqagan_lib.models.networks import _norm
+from vqagan_lib.models.networks import group_norm
 
 
 class LayeredDecoder(nn.Module):
@@ -25,7 +25,7 @@ class LayeredDecoder(nn.Module):
     of a rotated grid of positions.
     """
 
-    SPRITE = 32  # the sprite's own resolution; easy-VQA shapes span 8-33 pixels
+    SPRITE = 32  # the sprite's own resolution: about as wide as the largest easy-VQA shapes, so none is upsampled much
     LAYOUT = ("x", "y", "size", "aspect", "red", "green", "blue")  # the geometry digits' jobs, in order
 
     def __init__(self, image_size: int, channels: int, answer_dim: int, geometry_dim: int):
@@ -39,7 +39,7 @@ class LayeredDecoder(nn.Module):
         self.sprite = nn.Sequential(
             nn.Linear(answer_dim, 128), nn.LeakyReLU(0.2),
             nn.Linear(128, c * quarter * quarter), nn.LeakyReLU(0.2), nn.Unflatten(1, (c, quarter, quarter)),
-            nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1), _norm(c // 2), nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(c, c // 2, 4, stride=2, padding=1), group_norm(c // 2), nn.LeakyReLU(0.2),
             nn.ConvTranspose2d(c // 2, 1, 4, stride=2, padding=1))
 
         def mlp(out: int) -> nn.Module:

@@ -193,7 +193,7 @@ def generator_step(model, disc, critic, batch: Batch, cfg: TrainConfig, opt, gan
     out = model(batch.images)
     x = batch.images if exemplars is None else pixel_target(raw, batch.images, out.latent, exemplars)  # (B,3,H,W)
     mse = F.mse_loss(out.x_hat, x)
-    recon = cfg.distortion.weight * (mse if cfg.distortion.scales <= 1 else pyramid_mse(out.x_hat, x, cfg.distortion.scales))
+    recon = cfg.distortion.weight * pyramid_mse(out.x_hat, x, cfg.distortion.scales)  # scales 1: the MSE itself
     rate = rate_loss(out.rate_bits, cfg.rate, step)
     loss = rate + recon
     logs = {"train/rate_bits": out.rate_bits.detach().mean(), "train/mse": mse.detach(),
@@ -271,6 +271,9 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     if cfg.gan.disc_start < 0 or cfg.steps < 0 or cfg.batch_size < 1:
         raise VQAGanError("config: steps and gan.disc_start must be >= 0 and batch_size >= 1")
     check_stage(cfg, init_from)
+    if not 1 <= cfg.distortion.scales <= int(math.log2(cfg.model.image_size)) + 1:
+        raise VQAGanError(f"distortion.scales: {cfg.distortion.scales} is outside 1 to "
+                          f"{int(math.log2(cfg.model.image_size)) + 1} (each scale halves the {cfg.model.image_size}-pixel image)")
     ctx = distributed.setup(cfg.device)
     if cfg.batch_size % ctx.world:
         raise VQAGanError(f"batch_size {cfg.batch_size} must divide evenly among {ctx.world} processes")

@@ -5,7 +5,7 @@
                                     image's own questions and a few probe questions asked of every image
     stage "generator" (code frozen): a (+ geometry code g) -> decoder -> x_hat
                                     loss: pixels toward a target + [Dis_l + GAN] + [critic through jitter]
-    stage "joint":    the engine's usual end-to-end step (the "no stage 1" ablation; the geometry points' last fine-tune)
+    stage "joint":    the engine's usual end-to-end step (the "no stage 1" ablation, or a fine-tune from a checkpoint)
 
 Why stage "answers" first: a code trained end to end from pixels collapses (every image, one
 code) before the critic's gradient has anything to push through the rounding, and a pixel loss

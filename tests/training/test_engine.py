@@ -145,6 +145,20 @@ def test_cli_refuses_bad_input(tmp_path, capsys):
     assert "bad.json: not valid JSON" in capsys.readouterr().err
 
 
+def test_cli_train_starts_from_a_checkpoint(tmp_path):
+    """--init: a 0-step generator stage from a shipped point saves that point's code with its prior refitted."""
+    from vqagan_lib.apps.cli import main
+    from vqagan_lib.models.codec import load_codec
+
+    args = ["train", "--no-progress", "--init", "answers-5bit", "--stage", "generator", "--model.model", "fsq",
+            "--model.answer_levels", "[6, 5]", "--steps", "0", "--data.limit_images", "40", "--data.val_images", "8",
+            "--device", "cpu", "--out_dir", str(tmp_path / "from-init")]
+    assert main(args) == 0
+    made, source = load_codec(tmp_path / "from-init" / "codec.safetensors"), load_codec("answers-5bit")
+    assert torch.equal(made.answer_encoder.head.weight, source.answer_encoder.head.weight)
+    assert main(["train", "--resume", str(tmp_path / "from-init"), "--init", "answers-5bit"]) == 2  # one start only
+
+
 def test_the_same_engine_trains_the_vae(tmp_path):
     cfg = tiny_config(tmp_path, "vae", steps=2)
     cfg = __import__("dataclasses").replace(cfg, model=CodecConfig(model="vae", channels=8, latent_dim=8))

@@ -24,12 +24,21 @@ def test_every_point_parses_and_starts_from_a_point_that_exists():
             assert ceiling <= float(name.split("-")[-1].removesuffix("bit")) + 0.1, name
 
 
-def test_generators_start_from_the_answer_stage_of_their_code():
+def test_generators_start_from_their_own_answer_code():
+    """From the answer stage of their code, or (generator.start 'codec') from a finished point of the same code and
+    decoder with at least as many geometry digits, each of them with at least as many bins."""
     for name, point in LADDER.items():
         cfg = ladder_config(name)
-        if cfg.stage == "generator":
-            start = ladder_config(point.init)
-            assert start.stage == "answers" and start.model.answer_levels == cfg.model.answer_levels
+        if cfg.stage != "generator":
+            continue
+        start = ladder_config(point.init)
+        assert start.model.answer_levels == cfg.model.answer_levels, name
+        if cfg.generator.start == "answer_code":
+            assert start.stage == "answers", name
+        else:
+            assert start.stage == "generator" and start.model.decoder == cfg.model.decoder, name
+            assert len(start.model.geometry_levels) >= len(cfg.model.geometry_levels), name
+            assert all(a >= b for a, b in zip(start.model.geometry_levels, cfg.model.geometry_levels)), name
 
 
 def test_ablations_share_the_code_and_differ_in_one_part():

@@ -66,7 +66,7 @@ def test_stage_joint_trains_the_code_end_to_end(tmp_path):
 
 
 def test_generator_needs_a_start_and_stages_need_the_discrete_codec(tmp_path):
-    with pytest.raises(VQAGanError, match="starts from a stage 'answers' checkpoint"):
+    with pytest.raises(VQAGanError, match="starts from a checkpoint"):
         train(fsq_config(tmp_path, "x", "generator"), progress=False)
     cfg = fsq_config(tmp_path, "y", "answers")
     cfg.model.model = "codec"
@@ -102,6 +102,39 @@ def test_layered_geometry_point_then_a_joint_fine_tune_of_everything(answer_stag
     assert tuned.entropy_model.check_tables().shape == (4, 25)  # answer index, then x, y and size digits
     x = load_split("test", limit_images=6).images.float() / 255
     assert tuned.decompress(tuned.compress(x)).shape == x.shape
+
+
+def test_a_coarser_point_starts_from_a_finer_one_and_keeps_its_sprites(answer_stage, tmp_path):
+    """generator.start 'codec': the ladder's 16-bit recipe in miniature. The finer point's first geometry
+    digits carry over (same encoder rows, same decoder), the frozen parts stay bit for bit, the rest trains."""
+    stage1, _ = answer_stage
+    fine = train(fsq_config(tmp_path, "fine", "generator", geometry_levels=(8, 8, 4), decoder="layered"),
+                 progress=False, init_from=stage1.checkpoint_path)
+    cfg = fsq_config(tmp_path, "coarse", "generator", geometry_levels=(3, 3), decoder="layered")
+    cfg.generator.start, cfg.generator.frozen = "codec", ("sprite", "colour")
+    source = load_codec(fine.checkpoint_path)
+    coarse = load_codec(train(cfg, progress=False, init_from=fine.checkpoint_path).checkpoint_path)
+    for part in ("sprite", "colour"):
+        assert all(torch.equal(a, b) for a, b in zip(getattr(coarse.decoder, part).state_dict().values(),
+                                                     getattr(source.decoder, part).state_dict().values()))
+    assert not torch.equal(coarse.geometry_encoder.head.weight, source.geometry_encoder.head.weight[:2])
+    assert coarse.entropy_model.check_tables().shape == (3, 25)  # refitted on the coarser code
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(frozen=("nothing",)), "generator.frozen"),
+    (dict(start="everything"), "generator.start"),
+    (dict(start="codec"), "geometry digits"),  # a 2-digit point cannot give 3 digits
+])
+def test_a_wrong_generator_start_is_one_clear_error(answer_stage, tmp_path, change, message):
+    stage1, _ = answer_stage
+    small = train(fsq_config(tmp_path, "small", "generator", geometry_levels=(3, 3), decoder="layered"),
+                  progress=False, init_from=stage1.checkpoint_path)
+    cfg = fsq_config(tmp_path, "wrong", "generator", geometry_levels=(3, 3, 3), decoder="layered")
+    for key, value in change.items():
+        setattr(cfg.generator, key, value)
+    with pytest.raises(VQAGanError, match=message):
+        train(cfg, progress=False, init_from=small.checkpoint_path)
 
 
 @pytest.mark.parametrize("scales", [0, 8])

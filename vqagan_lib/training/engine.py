@@ -32,7 +32,7 @@ from vqagan_lib.training import distributed
 from vqagan_lib.training.batches import Batch, DataConfig, TrainData, batch_indices
 from vqagan_lib.training.log import RunLog
 from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets, question_features,
-                                        choose_exemplars, copy_answer_code, exemplar_rows, fit_prior, freeze_answer_code, pixel_target, probe_ids,
+                                        choose_exemplars, exemplar_rows, fit_prior, freeze_answer_code, pixel_target, probe_ids, start_generator,
                                         uses_exemplars)
 from vqagan_lib.training.losses import GANConfig, generator_gan_loss, hinge_d_loss, pyramid_mse
 from vqagan_lib.training.state import load_state, save_state
@@ -245,7 +245,7 @@ def check_stage(cfg: TrainConfig, init_from) -> None:
     if cfg.stage != "joint" and cfg.model.model != "fsq":
         raise VQAGanError(f"stage {cfg.stage!r} trains the discrete codec: add --model.model fsq")
     if cfg.stage == "generator" and init_from is None:
-        raise VQAGanError("stage 'generator' starts from a stage 'answers' checkpoint: pass init_from (--init)")
+        raise VQAGanError("stage 'generator' starts from a checkpoint (a stage 'answers' point, or a finished one): pass --init NAME")
 
 
 def trainable_parameters(model, cfg: TrainConfig) -> list:
@@ -287,7 +287,7 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     if init_from is not None:
         source = load_codec(init_from, kinds=(cfg.model.model,))
         if cfg.stage == "generator":
-            copy_answer_code(model, source)
+            start_generator(model, source, cfg.generator)
         else:
             model.load_state_dict(source.state_dict())
     exemplar_stage = cfg.stage == "generator" and uses_exemplars(model, cfg.generator)
@@ -347,7 +347,7 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
         if ctx.rank == 0 and (done % cfg.save_every == 0 or done == cfg.steps):
             save(done)
     result_path = run_dir / "state.safetensors"
-    if ctx.rank == 0 and cfg.steps > start:
+    if ctx.rank == 0 and (cfg.steps > start or not resume):  # a 0-step run from --init saves its start, refitted
         code_usage = fit_prior(model, data) if cfg.model.model == "fsq" else {}
         result_path = save_final_model(model, val, cfg, dict(card, code=code_usage) if code_usage else card, log)
     log.close()

@@ -1,9 +1,11 @@
 """The shipped rate ladder and its ablations: one recipe (dotted overrides, as the CLI takes them) per checkpoint.
 
-    answers-5bit ──generator──> vqagan-5bit                      (answer code only: draws each code's exemplar)
-    answers-8bit ──generator──> vqagan-8bit
-                 └─generator──> vqagan-16bit, -32bit, -64bit     (+ a geometry code and the layered decoder)
-    ablation-no-vqa-8bit        the same FSQ code and decoder, end to end, pixels and GAN only (no critic anywhere)
+    answers-8bit ──generator──> vqagan-32bit, -64bit             (+ a geometry code and the layered decoder)
+                 └─generator──> ablation-exemplar-8bit           (no geometry: a conv decoder draws each code's exemplar)
+    vqagan-32bit ──generator──> vqagan-16bit                     (fewer geometry bins, the same sprites)
+                 └─no steps───> vqagan-8bit                      (no geometry: each sprite in its default box)
+    answers-5bit ──generator──> vqagan-5bit                      (no geometry: a conv decoder draws each code's exemplar)
+    ablation-no-vqa-8bit        the same FSQ [8,6,5] code, a conv decoder, end to end, pixels and GAN only (no critic)
     ablation-no-stage1-8bit     the same, end to end from scratch, with the critic's term (no stage "answers")
     base-48bit ──fine-tune──> ablation-continuous-6bit          notebook 02's continuous codec, the previous design
 
@@ -43,9 +45,21 @@ EXEMPLAR_STAGE = ("--stage", "generator", "--steps", "3000", "--batch_size", "64
 GEOMETRY_STAGE = ("--stage", "generator", "--steps", "6000", "--batch_size", "64", "--optim.lr", "2e-3",
                   "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.scales", "4",
                   "--model.decoder", "layered", "--model.channels", "32")
+# Stage "generator" from a finished geometry point, with fewer bins: the encoder and the box are kept and
+# fine-tuned to the coarser grid; the sprites and colours (what is drawn) stay exactly as learnt at the finer
+# rate, since a box that cannot sit on its shape would otherwise teach the sprite a blurred blob.
+REBIN_STAGE = ("--stage", "generator", "--steps", "1500", "--batch_size", "64", "--optim.lr", "5e-4",
+               "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.scales", "4",
+               "--model.decoder", "layered", "--model.channels", "32",
+               "--generator.start", "codec", "--generator.frozen", '["sprite", "colour"]')
+# No geometry code at all: a finished geometry point with every digit dropped, so each sprite is drawn in its
+# default box. Nothing is trained (0 steps): the prior is refitted on the answer code alone. Fine-tuning the
+# boxes toward pixels here would shrink them (the pixel-optimal box for an unknown place is an empty one).
+DROP_GEOMETRY = ("--stage", "generator", "--steps", "0", "--rate.weight", "0", "--model.decoder", "layered",
+                 "--model.channels", "32", "--generator.start", "codec")
 # The geometry digits, in the layered decoder's order: x, y, size, aspect, then background red, green, blue.
-GEOMETRY = {16: "[8, 8, 4]", 32: "[64, 64, 32, 16]", 64: "[128, 128, 64, 64, 32, 32, 32]"}
-# The ablations train the same code and decoder end to end from scratch, as one stage, with Larsen's
+GEOMETRY = {16: "[7, 7, 5]", 32: "[64, 64, 32, 16]", 64: "[128, 128, 64, 64, 32, 32, 32]"}
+# The end-to-end ablations train the same answer code and a conv decoder from scratch, as one stage, with Larsen's
 # Dis_l and adversarial terms switched on after a warm-up.
 END_TO_END = ("--stage", "joint", "--steps", "2000", "--batch_size", "64", "--optim.lr", "1e-3", "--rate.weight", "0",
               "--gan.weight", "0.5", "--gan.disc_start", "500", "--optim.betas", "[0.5, 0.9]")
@@ -70,16 +84,19 @@ LADDER = {
     "answers-8bit": RatePoint("stage", 7.9, ANSWERS_8 + ANSWER_STAGE, setting="stage 'answers' of the 8-bit code"),
     "vqagan-5bit": RatePoint("ours", 4.9, ANSWERS_5 + EXEMPLAR_STAGE, "answers-5bit",
                              "FSQ [6,5] answer code, exemplar-trained generator"),
-    "vqagan-8bit": RatePoint("ours", 7.9, ANSWERS_8 + EXEMPLAR_STAGE, "answers-8bit",
-                             "FSQ [8,6,5] answer code, exemplar-trained generator"),
-    "vqagan-16bit": RatePoint("ours", 15.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", GEOMETRY[16]),
-                              "answers-8bit", "8-bit answer code + [8,8,4] (x, y, size) geometry, layered decoder"),
+    "vqagan-8bit": RatePoint("ours", 7.9, ANSWERS_8 + DROP_GEOMETRY, "vqagan-32bit",
+                             "FSQ [8,6,5] answer code, vqagan-32bit's sprites in their default boxes"),
+    "vqagan-16bit": RatePoint("ours", 15.8, ANSWERS_8 + REBIN_STAGE + ("--model.geometry_levels", GEOMETRY[16]),
+                              "vqagan-32bit", "8-bit answer code + [7,7,5] (x, y, size) geometry, vqagan-32bit's"
+                              " sprites re-binned"),
     "vqagan-32bit": RatePoint("ours", 28.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", GEOMETRY[32]),
                               "answers-8bit", "8-bit answer code + [64,64,32,16] (x, y, size, aspect) geometry,"
                               " layered decoder"),
     "vqagan-64bit": RatePoint("ours", 48.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", GEOMETRY[64]),
                               "answers-8bit", "8-bit answer code + [128,128,64,64,32,32,32] (x, y, size, aspect,"
                               " tint) geometry, layered decoder"),
+    "ablation-exemplar-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + EXEMPLAR_STAGE, "answers-8bit",
+                                        "FSQ [8,6,5] answer code, conv decoder trained toward each code's exemplar"),
     "ablation-no-vqa-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END,
                                       setting="FSQ [8,6,5] end to end, pixels + GAN, no VQA term"),
     "ablation-no-stage1-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END + ("--vqa.weight", "5"),
@@ -138,8 +155,9 @@ def train_point(name: str, steps: int | None = None, ship_it: bool = True, progr
     seconds = time.time() - began
 
     def record(card):
-        card["training"] = {"wall_seconds": round(seconds, 1), "steps": cfg.steps,
-                            "steps_per_second": round(cfg.steps / max(seconds, 1e-9), 2), "machine": machine_description()}
+        card["training"] = {"wall_seconds": round(seconds, 1), "steps": cfg.steps, "machine": machine_description()}
+        if cfg.steps:  # a 0-step point (a finer one with its geometry dropped) has no speed to report
+            card["training"]["steps_per_second"] = round(cfg.steps / max(seconds, 1e-9), 2)
         if init is not None:
             card["init_from"] = str(getattr(init, "stem", init))
 

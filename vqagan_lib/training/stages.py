@@ -44,6 +44,10 @@ class AnswerStageConfig:
 class GeneratorStageConfig:
     target: str = "auto"  # "exemplar", "original", or "auto": exemplar when the code holds no geometry
     exemplar_candidates: int = 64  # members of a code scored by the critic when choosing its exemplar
+    # What the --init checkpoint gives: "answer_code" (a stage 'answers' checkpoint: the decoder starts new),
+    # or "codec" (a finished point with as many geometry digits or more: everything, its first digits kept).
+    start: str = "answer_code"
+    frozen: tuple[str, ...] = ()  # decoder parts kept exactly as copied, e.g. ("sprite", "colour")
 
 
 class AnswerStudent(nn.Module):
@@ -228,6 +232,17 @@ def pixel_target(model, x: torch.Tensor, code: torch.Tensor, exemplars: Exemplar
     return torch.where(exemplars.known[index].to(x.device)[:, None, None, None], target, x)
 
 
+def start_generator(model, source, cfg: GeneratorStageConfig) -> None:
+    """Copy what stage "generator" starts from (see GeneratorStageConfig.start) and freeze what it keeps."""
+    if cfg.start == "answer_code":
+        copy_answer_code(model, source)
+    elif cfg.start == "codec":
+        copy_codec(model, source)
+    else:
+        raise VQAGanError(f"generator.start: unknown {cfg.start!r} (expected 'answer_code' or 'codec')")
+    freeze_decoder_parts(model, cfg.frozen)
+
+
 def uses_exemplars(model, cfg: GeneratorStageConfig) -> bool:
     if cfg.target not in ("auto", "exemplar", "original"):
         raise VQAGanError(f"generator.target: unknown {cfg.target!r} (expected 'auto', 'exemplar' or 'original')")
@@ -242,6 +257,41 @@ def copy_answer_code(model, source) -> None:
                           f"this run {model.cfg.answer_levels}: they must match")
     model.answer_encoder.load_state_dict(source.answer_encoder.state_dict())
     model.answer_head.load_state_dict(source.answer_head.state_dict())
+
+
+# Tensors with one row per geometry digit: a point with fewer digits keeps the first rows (the layered
+# decoder's digits are in a fixed order of jobs, so the first ones mean the same in both).
+PER_DIGIT = ("geometry_encoder.head.weight", "geometry_encoder.head.bias", "decoder.digit_scale")
+
+
+def copy_codec(model, source) -> None:
+    """Start stage "generator" from a finished point: its answer code, decoder and geometry encoder.
+
+    The geometry quantiser may be coarser than the source's: FSQ's grid is fixed and every digit
+    lands in [-1, 1] whatever its levels, so the same encoder output is simply rounded to fewer
+    bins. The prior is not copied; the stage refits it on the new code.
+    """
+    if tuple(source.cfg.answer_levels) != tuple(model.cfg.answer_levels) or source.cfg.decoder != model.cfg.decoder:
+        raise VQAGanError(f"generator.start 'codec': the checkpoint has answer_levels {source.cfg.answer_levels} and a "
+                          f"{source.cfg.decoder} decoder, this run {model.cfg.answer_levels} and {model.cfg.decoder}: they must match")
+    if len(source.cfg.geometry_levels) < len(model.cfg.geometry_levels):
+        raise VQAGanError(f"generator.start 'codec': the checkpoint has {len(source.cfg.geometry_levels)} geometry digits, "
+                          f"this run {len(model.cfg.geometry_levels)}: a point can only keep digits it is given")
+    own, theirs = model.state_dict(), source.state_dict()
+    for name, tensor in theirs.items():
+        if name.startswith("entropy_model.") or name not in own:
+            continue
+        own[name] = tensor[:len(own[name])] if name in PER_DIGIT else tensor
+    model.load_state_dict(own)
+
+
+def freeze_decoder_parts(model, parts) -> None:
+    """Keep the named decoder parts (e.g. the layered decoder's "sprite") exactly as copied."""
+    for part in parts:
+        module = getattr(model.decoder, part, None)
+        if not isinstance(module, nn.Module):
+            raise VQAGanError(f"generator.frozen: the {model.cfg.decoder} decoder has no part {part!r}")
+        module.requires_grad_(False)
 
 
 def freeze_answer_code(model) -> None:

@@ -159,6 +159,17 @@ def test_cli_train_starts_from_a_checkpoint(tmp_path):
     assert main(["train", "--resume", str(tmp_path / "from-init"), "--init", "answers-5bit"]) == 2  # one start only
 
 
+def test_cli_train_from_a_checkpoint_of_another_shape_is_one_line(tmp_path, capsys):
+    from vqagan_lib.apps.cli import main
+
+    args = ["train", "--no-progress", "--init", "answers-5bit", "--stage", "joint", "--model.model", "fsq",
+            "--model.answer_levels", "[8, 6, 5]", "--steps", "1", "--device", "cpu", "--out_dir", str(tmp_path / "x")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "answers-5bit: its weights do not fit this run's model config" in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_the_same_engine_trains_the_vae(tmp_path):
     cfg = tiny_config(tmp_path, "vae", steps=2)
     cfg = __import__("dataclasses").replace(cfg, model=CodecConfig(model="vae", channels=8, latent_dim=8))

@@ -137,6 +137,17 @@ def test_a_wrong_generator_start_is_one_clear_error(answer_stage, tmp_path, chan
         train(cfg, progress=False, init_from=small.checkpoint_path)
 
 
+def test_a_conv_decoder_cannot_drop_geometry_digits(answer_stage, tmp_path):
+    stage1, _ = answer_stage
+    conv = train(fsq_config(tmp_path, "conv", "generator", geometry_levels=(3, 3)), progress=False,
+                 init_from=stage1.checkpoint_path)
+    cfg = fsq_config(tmp_path, "fewer", "generator", geometry_levels=(3,))
+    cfg.generator.start = "codec"
+    with pytest.raises(VQAGanError, match="only the layered decoder can drop geometry digits"):
+        train(cfg, progress=False, init_from=conv.checkpoint_path)
+    assert not (tmp_path / "fewer").exists()
+
+
 @pytest.mark.parametrize("scales", [0, 8])
 def test_distortion_scales_outside_the_image_is_one_clear_error(tmp_path, scales):
     cfg = fsq_config(tmp_path, "s", "joint")

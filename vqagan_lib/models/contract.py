@@ -40,7 +40,7 @@ class CodecConfig:
     # levels bounds how many images the decoder can be told apart (8*6*5 = 240 codes, at most 7.9 bits;
     # its prior's entropy is the real rate); the geometry code adds position, size and tint.
     answer_levels: tuple[int, ...] = (8, 6, 5)
-    geometry_levels: tuple[int, ...] = ()  # empty: no geometry, the decoder draws each code's exemplar
+    geometry_levels: tuple[int, ...] = ()  # empty: no geometry, one image per answer code, wherever the shape was
     # "conv": the decoder of notebooks 01-03. "layered": a learnt sprite placed by a box over a flat
     # background (models/layered_decoder.py), which keeps position (the geometry code) apart from appearance.
     decoder: str = "conv"

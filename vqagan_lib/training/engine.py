@@ -289,7 +289,11 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
         if cfg.stage == "generator":
             start_generator(model, source, cfg.generator)
         else:
-            model.load_state_dict(source.state_dict())
+            try:
+                model.load_state_dict(source.state_dict())
+            except RuntimeError as e:  # torch lists every mismatched tensor; its first one says enough
+                mismatch = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
+                raise VQAGanError(f"{init_from}: its weights do not fit this run's model config ({mismatch})") from None
     exemplar_stage = cfg.stage == "generator" and uses_exemplars(model, cfg.generator)
     critic = None
     if vqa_on or answers_stage or exemplar_stage:

@@ -281,7 +281,11 @@ def copy_codec(model, source) -> None:
     for name, tensor in theirs.items():
         if name.startswith("entropy_model.") or name not in own:
             continue
-        own[name] = tensor[:len(own[name])] if name in PER_DIGIT else tensor
+        copied = tensor[:len(own[name])] if name in PER_DIGIT else tensor
+        if copied.shape != own[name].shape:  # e.g. a conv decoder, whose first layer reads every digit at once
+            raise VQAGanError(f"generator.start 'codec': {name} is {tuple(tensor.shape)} in the checkpoint and "
+                              f"{tuple(own[name].shape)} here; only the layered decoder can drop geometry digits")
+        own[name] = copied
     model.load_state_dict(own)
 
 

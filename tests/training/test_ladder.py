@@ -19,7 +19,8 @@ def test_every_point_parses_and_starts_from_a_point_that_exists():
         assert cfg.name == name
         assert point.init is None or point.init in LADDER
         if cfg.model.model == "fsq":  # the name's number is the budget: log2 of the codes it can send is at most that
-            ceiling = math.log2(math.prod(cfg.model.answer_levels) * math.prod(cfg.model.geometry_levels))
+            answers = cfg.model.answer_symbols or math.prod(cfg.model.answer_levels)
+            ceiling = math.log2(answers * math.prod(cfg.model.geometry_levels))
             assert ceiling == pytest.approx(point.nominal_bits, abs=0.1), name
             assert ceiling <= float(name.split("-")[-1].removesuffix("bit")) + 0.1, name
 

@@ -5,7 +5,7 @@ import torch
 from vqagan_lib.data.easyvqa import load_split
 from vqagan_lib.evaluation.audit import answers_from_code, audit_codes
 from vqagan_lib.errors import VQAGanError
-from vqagan_lib.models.codec import CodecConfig, load_codec
+from vqagan_lib.models.codec import CodecConfig, build_model, load_codec
 from vqagan_lib.training.batches import DataConfig
 from vqagan_lib.training.engine import TrainConfig, train
 
@@ -155,3 +155,65 @@ def test_distortion_scales_outside_the_image_is_one_clear_error(tmp_path, scales
     with pytest.raises(VQAGanError, match="distortion.scales"):
         train(cfg, progress=False)
     assert not (tmp_path / "s").exists()  # refused before anything is written
+
+
+def test_merge_tables_gives_one_symbol_per_answer_and_the_rarest_join_their_nearest_answer():
+    from vqagan_lib.training.stages import merge_tables
+
+    cells = torch.tensor([0] * 5 + [1] * 3 + [3] * 4 + [4])  # cells 0 and 1 carry one answer; 2 and 5 unused
+    answers = torch.tensor([[0, 0]] * 8 + [[1, 1]] * 4 + [[1, 2]])  # (shape, colour) as the critic answers them
+    symbol_of_cell, cell_of_symbol, usage = merge_tables(cells, answers, torch.arange(6.0)[:, None], symbols=2)
+    assert symbol_of_cell.tolist() == [0, 0, 0, 1, 1, 1]  # (1, 2) has no symbol left: it joins (1, 1), one answer shared
+    assert cell_of_symbol.tolist() == [0, 3]  # each symbol is drawn as its most used cell
+    assert usage == {"answer_cells_used": 4, "answer_labels": 3, "answer_labels_kept": 2}
+
+
+def test_a_merged_answer_code_sends_fewer_symbols_and_draws_each_as_one_cell(answer_stage, tmp_path):
+    """The ladder's 5-bit recipe in miniature: a finished point, its cells merged, nothing trained."""
+    stage1, _ = answer_stage
+    drawn = train(fsq_config(tmp_path, "drawn", "generator", decoder="layered"), progress=False,
+                  init_from=stage1.checkpoint_path)
+    cfg = fsq_config(tmp_path, "merged", "generator", steps=0, decoder="layered", answer_symbols=3)
+    cfg.generator.start = "codec"
+    source = load_codec(drawn.checkpoint_path)
+    merged = load_codec(train(cfg, progress=False, init_from=drawn.checkpoint_path).checkpoint_path)
+    assert merged.code_space == 3 and merged.entropy_model.check_tables().shape == (1, 3)
+    x = load_split("test", limit_images=12).images.float() / 255
+    symbols = merged.compress(x)
+    cells = source.answer_fsq.to_index(source.answer_code(x))
+    assert torch.equal(symbols[:, 0], merged.symbol_of_cell[cells])
+    drawn_cells = source.answer_fsq.from_index(merged.cell_of_symbol[symbols[:, 0]])
+    assert torch.allclose(merged.decompress(symbols), source.decoder(drawn_cells), atol=1e-6)
+    assert merged.fingerprint() != source.fingerprint()
+    assert merged.card["code"]["answer_labels_kept"] <= 3
+
+
+def test_a_merged_answer_code_is_made_untrained_from_a_finished_point(answer_stage, tmp_path):
+    stage1, _ = answer_stage
+    cfg = fsq_config(tmp_path, "merged", "generator", steps=2, decoder="layered", answer_symbols=3)
+    cfg.generator.start = "codec"
+    with pytest.raises(VQAGanError, match="model.answer_symbols"):
+        train(cfg, progress=False, init_from=stage1.checkpoint_path)
+    with pytest.raises(VQAGanError, match="model.answer_symbols: 26 is outside 0 to 25"):
+        build_model(CodecConfig(model="fsq", answer_levels=(5, 5), answer_symbols=26))
+    assert not (tmp_path / "merged").exists()
+
+
+def test_balanced_batches_draw_every_code_equally_often_and_resume_exactly():
+    from vqagan_lib.training.stages import code_balanced_rows
+
+    rows = {0: torch.arange(100), 7: torch.tensor([100])}  # a common code and one with a single question row
+    batch = code_balanced_rows(rows, 400, seed=0, step=3)
+    assert 0.4 < (batch == 100).float().mean() < 0.6
+    assert torch.equal(batch, code_balanced_rows(rows, 400, seed=0, step=3))
+    assert not torch.equal(batch, code_balanced_rows(rows, 400, seed=0, step=4))
+    halves = [code_balanced_rows(rows, 400, seed=0, step=3, rank=r, world=2) for r in (0, 1)]
+    assert torch.equal(torch.cat(halves), batch)
+
+
+def test_a_geometry_point_with_balanced_batches(answer_stage, tmp_path):
+    stage1, _ = answer_stage
+    cfg = fsq_config(tmp_path, "balanced", "generator", geometry_levels=(3, 3), decoder="layered")
+    cfg.generator.balance = True
+    result = train(cfg, progress=False, init_from=stage1.checkpoint_path)
+    assert load_codec(result.checkpoint_path).entropy_model.check_tables().shape == (3, 25)

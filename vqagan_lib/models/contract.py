@@ -40,6 +40,9 @@ class CodecConfig:
     # levels bounds how many images the decoder can be told apart (8*6*5 = 240 codes, at most 7.9 bits;
     # its prior's entropy is the real rate); the geometry code adds position, size and tint.
     answer_levels: tuple[int, ...] = (8, 6, 5)
+    # > 0: the answer code is sent as one of this many symbols, each standing for the grid cells whose
+    # training images the critic answers alike (training/stages.py, merge_answer_cells); 0: one symbol a cell.
+    answer_symbols: int = 0
     geometry_levels: tuple[int, ...] = ()  # empty: no geometry, one image per answer code, wherever the shape was
     # "conv": the decoder of notebooks 01-03. "layered": a learnt sprite placed by a box over a flat
     # background (models/layered_decoder.py), which keeps position (the geometry code) apart from appearance.

@@ -3,7 +3,7 @@
     x -> answer encoder   -> FSQ(answer_levels)   -> a (B, d_a) --\\
     x -> geometry encoder -> FSQ(geometry_levels) -> g (B, d_g) ---+-> decoder (the generator G) -> x_hat
                                                                    \\
-    symbols: [index of a, digit of each g_i] (B, 1 + d_g) -> categorical prior -> arithmetic coder -> bytes
+    symbols: [a's index (or merged symbol), digit of each g_i] (B, 1 + d_g) -> categorical prior -> arithmetic coder -> bytes
 
 Why not the continuous codec of notebook 02 at a handful of bits: its rounded global latent
 with a factorized prior collapses to one or two symbols, and the pixel loss that trains it
@@ -16,6 +16,11 @@ collapse (Mentzer et al. 2023), and training puts the answers in first (training
 - stage "generator": the decoder learns to draw what the code says; the geometry code (position,
   size, tint) is learnt here, from pixels, because only a viewer needs it;
 - stage "joint" (optional, last): everything fine-tuned together by the pixel loss.
+
+A code trained with room to spare spreads one answer over several cells. With `answer_symbols`
+set, cells are sent as fewer symbols (a table from cell to symbol, filled from the critic's answers
+on the training images by training/stages.py's merge_answer_cells), and each symbol is drawn as one
+of its cells.
 
 The geometry points use the layered decoder (models/layered_decoder.py): the answer code picks a
 sprite and its colour, each geometry digit moves one number of the sprite's box or background.
@@ -58,14 +63,24 @@ class DiscreteCodec(nn.Module):
             self.decoder = LayeredDecoder(cfg.image_size, cfg.channels, d_a, d_g)
         else:
             self.decoder = Decoder(cfg.image_size, cfg.channels, d_a + d_g)
-        self.entropy_model = CategoricalPrior((self.answer_fsq.size,) + tuple(cfg.geometry_levels))
+        # A merged answer code (cfg.answer_symbols): which symbol each cell is sent as, and which cell each
+        # symbol is drawn as. Until merge_answer_cells fills them, symbol s stands for cell s alone.
+        if cfg.answer_symbols:
+            self.register_buffer("symbol_of_cell", torch.arange(self.answer_fsq.size) % cfg.answer_symbols)
+            self.register_buffer("cell_of_symbol", torch.arange(cfg.answer_symbols) % self.answer_fsq.size)
+        self.entropy_model = CategoricalPrior((self.answer_alphabet,) + tuple(cfg.geometry_levels))
         self.card: dict = {}
         self._table = None  # (codes, 3, S, S): every code decoded once, built on first use in eval mode
 
     @property
+    def answer_alphabet(self) -> int:
+        """How many answer symbols can be sent: the grid's cells, or fewer when cells are merged."""
+        return self.cfg.answer_symbols or self.answer_fsq.size
+
+    @property
     def code_space(self) -> int:
         """How many distinct codes (so at most how many distinct images) the decoder can be sent."""
-        return self.answer_fsq.size * math.prod(self.cfg.geometry_levels)
+        return self.answer_alphabet * math.prod(self.cfg.geometry_levels)
 
     def train(self, mode: bool = True):
         self._table = None  # weights may change: the cached renderings would go stale
@@ -83,23 +98,25 @@ class DiscreteCodec(nn.Module):
         return torch.cat([a, self.geometry_fsq(self.geometry_encoder(x))], dim=1)
 
     def symbols_of(self, code: torch.Tensor) -> torch.Tensor:
-        """Code (B, d_a + d_g) -> symbols (B, 1 + d_g): the answer index, then each geometry digit."""
+        """Code (B, d_a + d_g) -> symbols (B, 1 + d_g): the answer symbol, then each geometry digit."""
         d_a = len(self.cfg.answer_levels)
-        parts = [self.answer_fsq.to_index(code[:, :d_a])[:, None]]
+        cell = self.answer_fsq.to_index(code[:, :d_a])
+        parts = [(self.symbol_of_cell[cell] if self.cfg.answer_symbols else cell)[:, None]]
         for i, level in enumerate(self.cfg.geometry_levels):
             parts.append(torch.round(code[:, d_a + i:d_a + i + 1] * (level // 2) + level // 2).long())
         return torch.cat(parts, dim=1)
 
     def code_of(self, symbols: torch.Tensor) -> torch.Tensor:
         """Symbols (B, 1 + d_g) -> code (B, d_a + d_g), the inverse of symbols_of."""
-        parts = [self.answer_fsq.from_index(symbols[:, 0])]
+        cell = self.cell_of_symbol[symbols[:, 0]] if self.cfg.answer_symbols else symbols[:, 0]
+        parts = [self.answer_fsq.from_index(cell)]
         for i, level in enumerate(self.cfg.geometry_levels):
             parts.append(((symbols[:, 1 + i:2 + i] - level // 2).float() / (level // 2)))
         return torch.cat(parts, dim=1)
 
     def joint_index(self, symbols: torch.Tensor) -> torch.Tensor:
         """Symbols (B, G) -> one number per code in [0, code_space): the decode table's row."""
-        index, scale = symbols[:, 0].clone(), self.answer_fsq.size
+        index, scale = symbols[:, 0].clone(), self.answer_alphabet
         for i, level in enumerate(self.cfg.geometry_levels):
             index += symbols[:, 1 + i] * scale
             scale *= level
@@ -108,8 +125,8 @@ class DiscreteCodec(nn.Module):
     def all_symbols(self) -> torch.Tensor:
         """Every code's symbols (code_space, G), in joint-index order."""
         index = torch.arange(self.code_space)
-        parts = [index % self.answer_fsq.size]
-        rest = index // self.answer_fsq.size
+        parts = [index % self.answer_alphabet]
+        rest = index // self.answer_alphabet
         for level in self.cfg.geometry_levels:
             parts.append(rest % level)
             rest = rest // level
@@ -153,6 +170,8 @@ class DiscreteCodec(nn.Module):
     def fingerprint(self) -> int:
         """16-bit hash of what decoding depends on: decoder weights, integer tables, code layout."""
         layout = f"fsq/{self.cfg.image_size}/{self.cfg.answer_levels}/{self.cfg.geometry_levels}"
+        if self.cfg.answer_symbols:
+            layout += f"/{self.cell_of_symbol.tolist()}"
         return decoding_fingerprint(layout, self.decoder, self.entropy_model.freqs)
 
 
@@ -166,6 +185,9 @@ def check_config(cfg: CodecConfig) -> None:
     if cfg.decoder == "layered" and len(cfg.geometry_levels) > len(LayeredDecoder.LAYOUT):
         raise VQAGanError(f"model.geometry_levels: the layered decoder reads at most {len(LayeredDecoder.LAYOUT)} "
                           f"geometry digits ({', '.join(LayeredDecoder.LAYOUT)}), got {len(cfg.geometry_levels)}")
+    if not 0 <= cfg.answer_symbols <= math.prod(cfg.answer_levels):
+        raise VQAGanError(f"model.answer_symbols: {cfg.answer_symbols} is outside 0 to {math.prod(cfg.answer_levels)} "
+                          f"(the cells of answer_levels {cfg.answer_levels})")
     if math.prod(cfg.answer_levels) > 1 << 15:
         raise VQAGanError(f"model.answer_levels: {math.prod(cfg.answer_levels)} codes is more than one "
                           "16-bit-precision table can hold (at most 32768)")

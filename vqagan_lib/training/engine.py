@@ -32,8 +32,8 @@ from vqagan_lib.training import distributed
 from vqagan_lib.training.batches import Batch, DataConfig, TrainData, batch_indices
 from vqagan_lib.training.log import RunLog
 from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets, question_features,
-                                        choose_exemplars, exemplar_rows, fit_prior, freeze_answer_code, pixel_target, probe_ids, start_generator,
-                                        uses_exemplars)
+                                        choose_exemplars, code_balanced_rows, fit_prior, freeze_answer_code, merge_answer_cells, pixel_target, probe_ids,
+                                        rows_by_code, start_generator, uses_exemplars)
 from vqagan_lib.training.losses import GANConfig, generator_gan_loss, hinge_d_loss, pyramid_mse
 from vqagan_lib.training.state import load_state, save_state
 
@@ -246,6 +246,9 @@ def check_stage(cfg: TrainConfig, init_from) -> None:
         raise VQAGanError(f"stage {cfg.stage!r} trains the discrete codec: add --model.model fsq")
     if cfg.stage == "generator" and init_from is None:
         raise VQAGanError("stage 'generator' starts from a checkpoint (a stage 'answers' point, or a finished one): pass --init NAME")
+    if cfg.model.answer_symbols and not (cfg.stage == "generator" and cfg.generator.start == "codec" and cfg.steps == 0):
+        raise VQAGanError("model.answer_symbols: a merged answer code is made from a finished point, untrained: "
+                          "--stage generator --generator.start codec --steps 0 --init NAME")
 
 
 def trainable_parameters(model, cfg: TrainConfig) -> list:
@@ -296,7 +299,8 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
                 raise VQAGanError(f"{init_from}: its weights do not fit this run's model config ({mismatch})") from None
     exemplar_stage = cfg.stage == "generator" and uses_exemplars(model, cfg.generator)
     critic = None
-    if vqa_on or answers_stage or exemplar_stage:
+    merging = bool(cfg.model.answer_symbols) and not resume
+    if vqa_on or answers_stage or exemplar_stage or merging:
         critic = load_critic(cfg.vqa.critic, vocab=dataset_vocabulary(cfg.data, cfg.model.image_size)).to(ctx.device)
     student = answer_reader(critic, model) if answers_stage else None  # ViLT critics: our own question reader
     student = student.to(ctx.device) if student is not None else None
@@ -310,6 +314,10 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     data = TrainData(cfg.data, cfg.model.image_size, vocab=critic.vocab if critic is not None else None)
     val = TrainData(cfg.data, cfg.model.image_size, split="val").first(cfg.data.val_images).to(ctx.device) if ctx.rank == 0 else None
     exemplars = choose_exemplars(model, critic, data, cfg.generator.exemplar_candidates) if exemplar_stage else None
+    balanced = exemplars.question_rows if exemplars is not None else None
+    if cfg.stage == "generator" and cfg.generator.balance and exemplars is None:
+        balanced = rows_by_code(model, data)
+    merged = merge_answer_cells(model, critic, data, probe_ids(critic, cfg.answers, ctx.device)) if merging else {}
     probes = probe_ids(critic, cfg.answers, ctx.device) if answers_stage else None
     targets = critic_targets(critic, data, probes) if answers_stage else None
     cached = answers_stage and student is None  # the frozen critic reads the questions: encode them once
@@ -324,8 +332,8 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
         torch.manual_seed((cfg.seed * 1_000_003 + step) * 1024 + ctx.rank)  # noise depends on (seed, step, rank) only
         for group in opt_g.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        if exemplars is not None:  # uniform over the codes: rare codes are drawn as carefully as common ones
-            rows = exemplar_rows(exemplars, cfg.batch_size, cfg.seed, step, ctx.rank, ctx.world)
+        if balanced is not None:  # uniform over the codes: rare codes are drawn as carefully as common ones
+            rows = code_balanced_rows(balanced, cfg.batch_size, cfg.seed, step, ctx.rank, ctx.world)
         else:
             rows = batch_indices(len(data), cfg.batch_size, step, cfg.seed, ctx.rank, ctx.world)
         batch = data.gather(rows).to(ctx.device)
@@ -352,7 +360,7 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
             save(done)
     result_path = run_dir / "state.safetensors"
     if ctx.rank == 0 and (cfg.steps > start or not resume):  # a 0-step run from --init saves its start, refitted
-        code_usage = fit_prior(model, data) if cfg.model.model == "fsq" else {}
+        code_usage = dict(merged, **fit_prior(model, data)) if cfg.model.model == "fsq" else {}
         result_path = save_final_model(model, val, cfg, dict(card, code=code_usage) if code_usage else card, log)
     log.close()
     distributed.teardown(ctx)

@@ -4,7 +4,8 @@
                  └─generator──> ablation-exemplar-8bit           (no geometry: a conv decoder draws each code's exemplar)
     vqagan-32bit ──generator──> vqagan-16bit                     (fewer geometry bins, the same sprites)
                  └─no steps───> vqagan-8bit                      (no geometry: each sprite in its default box)
-    answers-5bit ──generator──> vqagan-5bit                      (no geometry: a conv decoder draws each code's exemplar)
+    vqagan-8bit  ──no steps───> vqagan-5bit                      (cells the critic answers alike merged: 32 symbols)
+    answers-5bit ──generator──> ablation-grid-5bit               (a [6,5] grid trained directly; a conv decoder, exemplars)
     ablation-no-vqa-8bit        the same FSQ [8,6,5] code, a conv decoder, end to end, pixels and GAN only (no critic)
     ablation-no-stage1-8bit     the same, end to end from scratch, with the critic's term (no stage "answers")
     base-48bit ──fine-tune──> ablation-continuous-6bit          notebook 02's continuous codec, the previous design
@@ -41,22 +42,28 @@ EXEMPLAR_STAGE = ("--stage", "generator", "--steps", "3000", "--batch_size", "64
                   "--optim.schedule", "cosine", "--rate.weight", "0")
 # Stage "generator" with a geometry code: pixels toward the original, since the code now says where the
 # shape is. The layered decoder draws one sprite in a box; the pixel loss is also taken on 2x2, 4x4 and
-# 8x8 averages, so that a box far from its shape still feels which way to move.
+# 8x8 averages, so that a box far from its shape still feels which way to move. Batches are drawn evenly
+# over the answer codes, so that the sprite of a code a handful of images use is learnt as well as any.
 GEOMETRY_STAGE = ("--stage", "generator", "--steps", "6000", "--batch_size", "64", "--optim.lr", "2e-3",
                   "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.scales", "4",
-                  "--model.decoder", "layered", "--model.channels", "32")
+                  "--model.decoder", "layered", "--model.channels", "32", "--generator.balance", "true")
 # Stage "generator" from a finished geometry point, with fewer bins: the encoder and the box are kept and
 # fine-tuned to the coarser grid; the sprites and colours (what is drawn) stay exactly as learnt at the finer
 # rate, since a box that cannot sit on its shape would otherwise teach the sprite a blurred blob.
 REBIN_STAGE = ("--stage", "generator", "--steps", "1500", "--batch_size", "64", "--optim.lr", "5e-4",
                "--optim.schedule", "cosine", "--rate.weight", "0", "--distortion.scales", "4",
                "--model.decoder", "layered", "--model.channels", "32",
-               "--generator.start", "codec", "--generator.frozen", '["sprite", "colour"]')
+               "--generator.start", "codec", "--generator.frozen", '["sprite", "colour"]', "--generator.balance", "true")
 # No geometry code at all: a finished geometry point with every digit dropped, so each sprite is drawn in its
 # default box. Nothing is trained (0 steps): the prior is refitted on the answer code alone. Fine-tuning the
 # boxes toward pixels here would shrink them (the pixel-optimal box for an unknown place is an empty one).
 DROP_GEOMETRY = ("--stage", "generator", "--steps", "0", "--rate.weight", "0", "--model.decoder", "layered",
                  "--model.channels", "32", "--generator.start", "codec")
+# Fewer answer symbols than cells: the 8-bit code spreads each answer over a few cells, so the cells whose
+# training images the critic answers alike are sent as one symbol (stages.merge_answer_cells), drawn by the
+# sprite of the most used one. A [6,5] grid trained directly to 30 cells does worse (ablation-grid-5bit):
+# rounding moves an image only to a neighbouring cell, and two answers that settle in one cell stay merged.
+MERGE_CELLS = DROP_GEOMETRY + ("--model.answer_symbols", "32")
 # The geometry digits, in the layered decoder's order: x, y, size, aspect, then background red, green, blue.
 GEOMETRY = {16: "[7, 7, 5]", 32: "[64, 64, 32, 16]", 64: "[128, 128, 64, 64, 32, 32, 32]"}
 # The end-to-end ablations train the same answer code and a conv decoder from scratch, as one stage, with Larsen's
@@ -82,8 +89,8 @@ class RatePoint:
 LADDER = {
     "answers-5bit": RatePoint("stage", 4.9, ANSWERS_5 + ANSWER_STAGE, setting="stage 'answers' of the 5-bit code"),
     "answers-8bit": RatePoint("stage", 7.9, ANSWERS_8 + ANSWER_STAGE, setting="stage 'answers' of the 8-bit code"),
-    "vqagan-5bit": RatePoint("ours", 4.9, ANSWERS_5 + EXEMPLAR_STAGE, "answers-5bit",
-                             "FSQ [6,5] answer code, exemplar-trained generator"),
+    "vqagan-5bit": RatePoint("ours", 5.0, ANSWERS_8 + MERGE_CELLS, "vqagan-8bit",
+                             "vqagan-8bit's cells merged into 32 answer symbols, the same sprites"),
     "vqagan-8bit": RatePoint("ours", 7.9, ANSWERS_8 + DROP_GEOMETRY, "vqagan-32bit",
                              "FSQ [8,6,5] answer code, vqagan-32bit's sprites in their default boxes"),
     "vqagan-16bit": RatePoint("ours", 15.8, ANSWERS_8 + REBIN_STAGE + ("--model.geometry_levels", GEOMETRY[16]),
@@ -95,6 +102,8 @@ LADDER = {
     "vqagan-64bit": RatePoint("ours", 48.9, ANSWERS_8 + GEOMETRY_STAGE + ("--model.geometry_levels", GEOMETRY[64]),
                               "answers-8bit", "8-bit answer code + [128,128,64,64,32,32,32] (x, y, size, aspect,"
                               " tint) geometry, layered decoder"),
+    "ablation-grid-5bit": RatePoint("ablation", 4.9, ANSWERS_5 + EXEMPLAR_STAGE, "answers-5bit",
+                                    "FSQ [6,5] answer code trained directly, conv decoder toward each code's exemplar"),
     "ablation-exemplar-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + EXEMPLAR_STAGE, "answers-8bit",
                                         "FSQ [8,6,5] answer code, conv decoder trained toward each code's exemplar"),
     "ablation-no-vqa-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END,

@@ -6,6 +6,8 @@
     stage "generator" (code frozen): a (+ geometry code g) -> decoder -> x_hat
                                     loss: pixels toward a target + [Dis_l + GAN] + [critic through jitter]
     stage "joint":    the engine's usual end-to-end step (the "no stage 1" ablation, or a fine-tune from a checkpoint)
+    merged cells:     stage "generator" at 0 steps with model.answer_symbols: a finished point's cells that the
+                      critic answers alike become one symbol (merge_answer_cells), so the rate pays per answer
 
 Why stage "answers" first: a code trained end to end from pixels collapses (every image, one
 code) before the critic's gradient has anything to push through the rounding, and a pixel loss
@@ -48,6 +50,9 @@ class GeneratorStageConfig:
     # or "codec" (a finished point with as many geometry digits or more: everything, its first digits kept).
     start: str = "answer_code"
     frozen: tuple[str, ...] = ()  # decoder parts kept exactly as copied, e.g. ("sprite", "colour")
+    # Batches drawn uniformly over the answer codes (always so toward exemplars): a geometry point learns
+    # one sprite per code, and a code few training images use would otherwise be drawn from little practice.
+    balance: bool = False
 
 
 class AnswerStudent(nn.Module):
@@ -168,6 +173,56 @@ def fit_prior(model, data: TrainData) -> dict:
     return {"answer_codes_used": used, "prior_entropy_bits": round(model.entropy_model.entropy_bits(), 3)}
 
 
+@torch.no_grad()
+def merge_answer_cells(model, critic, data: TrainData, probes: torch.Tensor) -> dict:
+    """Fill a merged answer code's tables (CodecConfig.answer_symbols) from the training images: the cell
+    each one lands in, and what the critic answers about it to the probe questions. See merge_tables."""
+    device = next(model.parameters()).device
+    cells = torch.cat([model.answer_fsq.to_index(model.answer_code(data.gather_images(rows).to(device))).cpu()
+                       for rows in torch.arange(len(data.images)).split(512)])  # (N_img,)
+    _, answers = critic_targets(critic, data, probes)  # (N_img, P): the critic's answers on the originals
+    grid = model.answer_fsq.from_index(torch.arange(model.answer_fsq.size))
+    symbol_of_cell, cell_of_symbol, usage = merge_tables(cells, answers, grid, model.cfg.answer_symbols)
+    model.symbol_of_cell.copy_(symbol_of_cell)
+    model.cell_of_symbol.copy_(cell_of_symbol)
+    return usage
+
+
+def merge_tables(cells: torch.Tensor, answers: torch.Tensor, grid: torch.Tensor, symbols: int):
+    """Images' cells (N,) and answers (N, P), the cells' codes (K, d) -> symbol_of_cell (K,), cell_of_symbol (S,), usage.
+
+    A code trained with room to spare spreads one answer over several cells (the 8-bit code uses a few
+    cells for each easy-VQA class), and each extra cell costs rate. Each used cell is labelled by the
+    answers most of its images get; cells with one label become one symbol, drawn as that label's most
+    used cell; symbols go to labels from the most used down. Labels beyond the alphabet (the rarest)
+    join the kept label that shares most of their answers; cells no image uses, their nearest used cell.
+    """
+    count = torch.bincount(cells, minlength=len(grid))
+    label_of_cell = {}
+    for cell in torch.unique(cells).tolist():
+        tally = {}
+        for row in map(tuple, answers[cells == cell].tolist()):
+            tally[row] = tally.get(row, 0) + 1
+        label_of_cell[cell] = max(tally, key=tally.get)
+    members = {}
+    for cell, label in label_of_cell.items():
+        members.setdefault(label, []).append(cell)
+    labels = sorted(members, key=lambda label: -int(count[members[label]].sum()))  # most used first
+    kept = labels[:symbols]
+    symbol_of_label = {label: s for s, label in enumerate(kept)}
+    for label in labels[len(kept):]:
+        shared = [sum(a == b for a, b in zip(label, other)) for other in kept]
+        symbol_of_label[label] = max(range(len(kept)), key=lambda s: (shared[s], -s))  # ties: the more used
+    used = torch.tensor(sorted(label_of_cell))
+    nearest = used[torch.cdist(grid, grid[used]).argmin(1)]  # (K,): every cell's nearest used cell
+    symbol_of_cell = torch.tensor([symbol_of_label[label_of_cell[int(cell)]] for cell in nearest])
+    most_used = int(count.argmax())  # a symbol no label has is never sent; any cell will do
+    cell_of_symbol = torch.tensor([max(members[kept[s]], key=lambda c: int(count[c])) if s < len(kept) else most_used
+                                   for s in range(symbols)])
+    usage = {"answer_cells_used": len(label_of_cell), "answer_labels": len(labels), "answer_labels_kept": len(kept)}
+    return symbol_of_cell, cell_of_symbol, usage
+
+
 @dataclass
 class Exemplars:
     """One real training image per answer code, and where it lives in the training data."""
@@ -207,18 +262,28 @@ def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> Ex
     return Exemplars(table, known, question_rows)
 
 
-def exemplar_rows(exemplars: Exemplars, batch_size: int, seed: int, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
-    """Question rows of a batch drawn uniformly over the codes, one exemplar question each.
+@torch.no_grad()
+def rows_by_code(model, data: TrainData) -> dict:
+    """Answer code -> the data's rows (question rows, or image rows when no critic asks questions) of all its
+    training images: what generator.balance draws from."""
+    index = training_codes(model, data)[:, 0]  # (N_img,)
+    if data.by_question:
+        index = index[data.question_image]  # (N_q,): each question row's image's code
+    return {code: (index == code).nonzero().flatten() for code in torch.unique(index).tolist()}
+
+
+def code_balanced_rows(code_rows: dict, batch_size: int, seed: int, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Rows of a batch drawn uniformly over the codes (`code_rows`: code -> its rows of the data), one row each.
 
     Drawn by training image, a code that three images share would be seen a hundred times less
     often than a common one, and the decoder would draw the rare codes badly; every code the
     decoder can be sent deserves the same care. A pure function of (seed, step): resumable.
     """
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    codes = exemplars.known.nonzero().flatten()
-    picked = codes[torch.randint(len(codes), (batch_size,), generator=generator)]
-    rows = torch.stack([exemplars.question_rows[int(c)][torch.randint(len(exemplars.question_rows[int(c)]), (1,),
-                                                                       generator=generator)][0] for c in picked])
+    codes = sorted(code_rows)
+    picked = torch.randint(len(codes), (batch_size,), generator=generator).tolist()
+    rows = torch.stack([code_rows[codes[k]][torch.randint(len(code_rows[codes[k]]), (1,), generator=generator)][0]
+                        for k in picked])
     share = batch_size // world
     return rows[rank * share:(rank + 1) * share]
 

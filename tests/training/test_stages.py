@@ -188,15 +188,29 @@ def test_a_merged_answer_code_sends_fewer_symbols_and_draws_each_as_one_cell(ans
     assert merged.card["code"]["answer_labels_kept"] <= 3
 
 
-def test_a_merged_answer_code_is_made_untrained_from_a_finished_point(answer_stage, tmp_path):
+def test_a_merged_answer_code_is_made_from_a_finished_point_and_keeps_its_tables_when_trained(answer_stage, tmp_path):
     stage1, _ = answer_stage
-    cfg = fsq_config(tmp_path, "merged", "generator", steps=2, decoder="layered", answer_symbols=3)
-    cfg.generator.start = "codec"
-    with pytest.raises(VQAGanError, match="model.answer_symbols"):
+    cfg = fsq_config(tmp_path, "merged", "generator", steps=0, decoder="layered", answer_symbols=3)
+    with pytest.raises(VQAGanError, match="model.answer_symbols"):  # generator.start 'answer_code': no drawn cells yet
         train(cfg, progress=False, init_from=stage1.checkpoint_path)
+    with pytest.raises(VQAGanError, match="starts from a finished point"):
+        train(fsq_config(tmp_path, "merged", "joint", answer_symbols=3), progress=False)
+    assert not (tmp_path / "merged").exists()
     with pytest.raises(VQAGanError, match="model.answer_symbols: 26 is outside 0 to 25"):
         build_model(CodecConfig(model="fsq", answer_levels=(5, 5), answer_symbols=26))
-    assert not (tmp_path / "merged").exists()
+    drawn = train(fsq_config(tmp_path, "drawn", "generator", decoder="layered"), progress=False,
+                  init_from=stage1.checkpoint_path)
+    cfg.generator.start = "codec"
+    merged = train(cfg, progress=False, init_from=drawn.checkpoint_path)
+    tuned_cfg = fsq_config(tmp_path, "tuned", "generator", steps=2, decoder="layered", answer_symbols=3)
+    tuned_cfg.generator.start = "codec"
+    tuned = load_codec(train(tuned_cfg, progress=False, init_from=merged.checkpoint_path).checkpoint_path)
+    before = load_codec(merged.checkpoint_path)
+    assert torch.equal(tuned.symbol_of_cell, before.symbol_of_cell) and torch.equal(tuned.cell_of_symbol, before.cell_of_symbol)
+    assert not torch.equal(tuned.decoder.sprite[0].weight, before.decoder.sprite[0].weight)
+    joint_cfg = fsq_config(tmp_path, "joint", "joint", steps=2, decoder="layered", answer_symbols=3)
+    joint = load_codec(train(joint_cfg, progress=False, init_from=merged.checkpoint_path).checkpoint_path)
+    assert torch.equal(joint.cell_of_symbol, before.cell_of_symbol)  # end to end, the tables stay as loaded
 
 
 def test_balanced_batches_draw_every_code_equally_often_and_resume_exactly():

@@ -246,9 +246,8 @@ def check_stage(cfg: TrainConfig, init_from) -> None:
         raise VQAGanError(f"stage {cfg.stage!r} trains the discrete codec: add --model.model fsq")
     if cfg.stage == "generator" and init_from is None:
         raise VQAGanError("stage 'generator' starts from a checkpoint (a stage 'answers' point, or a finished one): pass --init NAME")
-    if cfg.model.answer_symbols and not (cfg.stage == "generator" and cfg.generator.start == "codec" and cfg.steps == 0):
-        raise VQAGanError("model.answer_symbols: a merged answer code is made from a finished point, untrained: "
-                          "--stage generator --generator.start codec --steps 0 --init NAME")
+    if cfg.model.answer_symbols and init_from is None:
+        raise VQAGanError("model.answer_symbols: a merged answer code starts from a finished point (--init NAME)")
 
 
 def trainable_parameters(model, cfg: TrainConfig) -> list:
@@ -287,8 +286,13 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     model = build_model(cfg.model).to(ctx.device)
     # D looks at the codec's images, whatever their size (64 on easy-VQA, 128+ on COCO).
     disc = Discriminator(cfg.gan.disc, image_size=cfg.model.image_size).to(ctx.device) if gan_on else None
+    merging = False  # fill a merged answer code's tables, unless the start point has them for this alphabet
     if init_from is not None:
         source = load_codec(init_from, kinds=(cfg.model.model,))
+        merging = bool(cfg.model.answer_symbols) and source.cfg.answer_symbols != cfg.model.answer_symbols
+        if merging and not (cfg.stage == "generator" and cfg.generator.start == "codec"):
+            raise VQAGanError(f"model.answer_symbols: {init_from} has no tables for {cfg.model.answer_symbols} symbols; "
+                              "cells are merged by --stage generator --generator.start codec")
         if cfg.stage == "generator":
             start_generator(model, source, cfg.generator)
         else:
@@ -299,7 +303,6 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
                 raise VQAGanError(f"{init_from}: its weights do not fit this run's model config ({mismatch})") from None
     exemplar_stage = cfg.stage == "generator" and uses_exemplars(model, cfg.generator)
     critic = None
-    merging = bool(cfg.model.answer_symbols) and not resume
     if vqa_on or answers_stage or exemplar_stage or merging:
         critic = load_critic(cfg.vqa.critic, vocab=dataset_vocabulary(cfg.data, cfg.model.image_size)).to(ctx.device)
     student = answer_reader(critic, model) if answers_stage else None  # ViLT critics: our own question reader

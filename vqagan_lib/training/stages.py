@@ -165,6 +165,15 @@ def training_codes(model, data: TrainData, batch: int = 512) -> torch.Tensor:
 
 
 @torch.no_grad()
+def training_cells(model, data: TrainData, batch: int = 512) -> torch.Tensor:
+    """The answer grid's cell (N_img,) of every training image: what exemplars, balanced batches and the
+    merge are keyed by (a merged code's symbols stand for several cells)."""
+    device = next(model.parameters()).device
+    return torch.cat([model.answer_fsq.to_index(model.answer_code(data.gather_images(rows).to(device))).cpu()
+                      for rows in torch.arange(len(data.images)).split(batch)])
+
+
+@torch.no_grad()
 def fit_prior(model, data: TrainData) -> dict:
     """Fit the categorical prior on the training codes; returns the code's usage for the card."""
     symbols = training_codes(model, data)
@@ -177,9 +186,7 @@ def fit_prior(model, data: TrainData) -> dict:
 def merge_answer_cells(model, critic, data: TrainData, probes: torch.Tensor) -> dict:
     """Fill a merged answer code's tables (CodecConfig.answer_symbols) from the training images: the cell
     each one lands in, and what the critic answers about it to the probe questions. See merge_tables."""
-    device = next(model.parameters()).device
-    cells = torch.cat([model.answer_fsq.to_index(model.answer_code(data.gather_images(rows).to(device))).cpu()
-                       for rows in torch.arange(len(data.images)).split(512)])  # (N_img,)
+    cells = training_cells(model, data)  # (N_img,)
     _, answers = critic_targets(critic, data, probes)  # (N_img, P): the critic's answers on the originals
     grid = model.answer_fsq.from_index(torch.arange(model.answer_fsq.size))
     symbol_of_cell, cell_of_symbol, usage = merge_tables(cells, answers, grid, model.cfg.answer_symbols)
@@ -236,7 +243,7 @@ def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> Ex
     """For each answer code: the training image whose pictures the critic answers best on the
     questions of all the code's training images."""
     device = next(model.parameters()).device
-    index = training_codes(model, data)[:, 0]  # (N_img,)
+    index = training_cells(model, data)  # (N_img,)
     size = model.answer_fsq.size
     table = torch.zeros(size, 3, model.cfg.image_size, model.cfg.image_size)
     known = torch.zeros(size, dtype=torch.bool)
@@ -264,9 +271,9 @@ def choose_exemplars(model, critic, data: TrainData, candidates: int = 64) -> Ex
 
 @torch.no_grad()
 def rows_by_code(model, data: TrainData) -> dict:
-    """Answer code -> the data's rows (question rows, or image rows when no critic asks questions) of all its
+    """Answer cell -> the data's rows (question rows, or image rows when no critic asks questions) of all its
     training images: what generator.balance draws from."""
-    index = training_codes(model, data)[:, 0]  # (N_img,)
+    index = training_cells(model, data)  # (N_img,)
     if data.by_question:
         index = index[data.question_image]  # (N_q,): each question row's image's code
     return {code: (index == code).nonzero().flatten() for code in torch.unique(index).tolist()}
@@ -327,6 +334,7 @@ def copy_answer_code(model, source) -> None:
 # Tensors with one row per geometry digit: a point with fewer digits keeps the first rows (the layered
 # decoder's digits are in a fixed order of jobs, so the first ones mean the same in both).
 PER_DIGIT = ("geometry_encoder.head.weight", "geometry_encoder.head.bias", "decoder.digit_scale")
+MERGE_TABLES = ("symbol_of_cell", "cell_of_symbol")  # a merged answer code's (CodecConfig.answer_symbols)
 
 
 def copy_codec(model, source) -> None:
@@ -346,6 +354,8 @@ def copy_codec(model, source) -> None:
     for name, tensor in theirs.items():
         if name.startswith("entropy_model.") or name not in own:
             continue
+        if name in MERGE_TABLES and source.cfg.answer_symbols != model.cfg.answer_symbols:
+            continue  # another alphabet: merge_answer_cells fills this run's tables
         copied = tensor[:len(own[name])] if name in PER_DIGIT else tensor
         if copied.shape != own[name].shape:  # e.g. a conv decoder, whose first layer reads every digit at once
             raise VQAGanError(f"generator.start 'codec': {name} is {tuple(tensor.shape)} in the checkpoint and "

@@ -47,8 +47,10 @@ def test_demo_runs_end_to_end_on_a_slice_and_writes_a_well_formed_report(tmp_pat
     ours = [r for r in rows.values() if r["kind"] == "ours"]
     assert len(ours) >= 4 and {"WebP q0", "zero-bit floor"} <= set(rows)
     for r in ours:
-        # bits from files on disk: a standalone file pays the 6-byte header, a stream only amortises it
-        assert 0 < r["stream_bits"] < r["file_bits"] and r["file_bits"] >= 48
+        # bits from files on disk: a standalone file pays the 5-byte one-image header (magic, version/flags,
+        # 3-byte check), a stream only amortises its own; the payload may be empty (the coder's shortest
+        # ending: a symbol whose interval starts at 0 needs no bytes)
+        assert 0 < r["stream_bits"] < r["file_bits"] and r["file_bits"] >= 40
         assert 0 <= r["judge_rules"] <= 1 and 0 <= r["judge_vilt"] <= 1 and 0 <= r["critic"] <= 1
     assert rows["WebP q0"]["file_bits"] > 300  # a real WebP file, not a stub
     assert "| zero-bit floor |" in (out / "results.md").read_text()

@@ -8,6 +8,7 @@ Two places, never confused:
 """
 import importlib.resources
 import os
+import platform
 import random
 import sys
 from pathlib import Path
@@ -49,6 +50,12 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+def machine_description() -> str:
+    """Where a model was trained, for its card: device, CPU count, torch threads."""
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.machine()})"
+    return f"{device}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def seed_everything(seed: int) -> None:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from vqagan_lib.checkpoint import load_card
+from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.codec import CodecConfig, build_model, load_codec
 from vqagan_lib.models.discriminator import Discriminator, DiscriminatorConfig
 from vqagan_lib.training.losses import GANConfig
@@ -39,7 +41,7 @@ def test_each_step_updates_only_its_own_network(tmp_path):
     opt_g, opt_d = torch.optim.Adam(model.parameters()), torch.optim.Adam(disc.parameters())
     batch = Batch(torch.rand(4, 3, 64, 64), None, None)
     model0, disc0 = state_of(model), state_of(disc)
-    x_hat, logs = generator_step(model, disc, None, batch, cfg, opt_g, gan_on=True)
+    x_hat, logs = generator_step(model, disc, [], batch, cfg, opt_g, gan_on=True)
     assert same(disc0, state_of(disc)) and not same(model0, state_of(model))
     assert all(p.grad is None for p in disc.parameters())  # D was frozen: no gradient even accumulated
     assert {"train/g_adv", "train/feature", "train/adaptive_weight", "train/rate_bits"} <= set(logs)
@@ -47,6 +49,33 @@ def test_each_step_updates_only_its_own_network(tmp_path):
     d_logs = discriminator_step(disc, batch.images, x_hat, opt_d)
     assert same(model1, state_of(model)) and not same(disc0, state_of(disc))
     assert all(not v.requires_grad for v in d_logs.values())
+
+
+def test_extra_critics_join_the_vqa_term(tmp_path):
+    """vqa.extra_critics: every critic scores the reconstruction; the term is their mean."""
+    cfg = tiny_config(tmp_path, "two-critics", steps=2)
+    cfg.vqa.weight, cfg.vqa.extra_critics = 1.0, ("critic-easyvqa",)
+    result = train(cfg, progress=False)
+    assert {"train/vqa", "train/vqa_extra"} <= set(result.history[-1])
+
+
+def test_an_extra_critic_of_another_vocabulary_is_one_clear_error(tmp_path, monkeypatch):
+    from vqagan_lib.training import engine
+
+    real = engine.load_critic
+
+    def other_vocabulary(name, vocab=None):  # "other": the shipped critic with its answers in another order
+        critic = real("critic-easyvqa" if name == "other" else name, vocab=vocab)
+        if name == "other":
+            critic.vocab = dataclasses.replace(critic.vocab, answers=list(reversed(critic.vocab.answers)))
+        return critic
+
+    monkeypatch.setattr(engine, "load_critic", other_vocabulary)
+    cfg = tiny_config(tmp_path, "other", steps=1)
+    cfg.vqa.weight, cfg.vqa.extra_critics = 1.0, ("other",)
+    with pytest.raises(VQAGanError, match="vqa.extra_critics: other has another vocabulary"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "other").exists()
 
 
 def test_batches_are_a_function_of_seed_and_step_and_shard_exactly():

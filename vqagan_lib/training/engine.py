@@ -64,6 +64,9 @@ class DistortionConfig:
 class VQAConfig:
     weight: float = 0.0  # 0.0 = off; > 0 adds the frozen critic's loss on (x_hat, question)
     critic: str = "critic-easyvqa"  # shipped critic name, a checkpoint path, or "vilt:/local/dir"
+    # More frozen critics scoring x_hat beside `critic` (e.g. critic-easyvqa-noisy, trained on noisier images,
+    # another seed): the VQA term is their mean, so a pattern that games one critic's quirks stops paying.
+    extra_critics: tuple[str, ...] = ()
     mode: str = "true-answers"  # "true-answers": CE against the labels; "agree-with-original": CE against critic(x)
     # The critic sees x_hat through a random jitter (expectation over transformations): a pattern that
     # only fools it at one exact pixel position and noise level stops paying, a real shape still does.
@@ -173,6 +176,15 @@ def vqa_loss(critic, x: torch.Tensor, x_hat: torch.Tensor, batch: Batch, cfg: VQ
     return loss, {"train/vqa": loss.detach(), "train/vqa_acc": acc.detach()}
 
 
+def load_extra_critic(name: str, critic, cfg: TrainConfig):
+    """One of vqa.extra_critics: it reads the batch's question ids and answers by index, so its vocabulary
+    must be the main critic's."""
+    extra = load_critic(name, vocab=dataset_vocabulary(cfg.data, cfg.model.image_size))
+    if (extra.vocab.words, extra.vocab.answers) != (critic.vocab.words, critic.vocab.answers):
+        raise VQAGanError(f"vqa.extra_critics: {name} has another vocabulary than vqa.critic {cfg.vqa.critic}")
+    return extra
+
+
 def dataset_vocabulary(cfg: DataConfig, image_size: int):
     """The vocabulary a critic must answer in: None for easy-VQA (the critic's own), COCO's top-K otherwise."""
     if cfg.name != "coco":
@@ -182,9 +194,11 @@ def dataset_vocabulary(cfg: DataConfig, image_size: int):
     return CocoVQADataset(cfg.coco_root, cfg.coco_split, image_size, limit=cfg.limit_images).vocab
 
 
-def generator_step(model, disc, critic, batch: Batch, cfg: TrainConfig, opt, gan_on: bool, step: int = 0,
+def generator_step(model, disc, critics: list, batch: Batch, cfg: TrainConfig, opt, gan_on: bool, step: int = 0,
                    exemplars=None):
     """One update of the model (encoder, entropy model, decoder); D is frozen throughout.
+
+    `critics`: the frozen critics of the VQA term (empty when it is off), each through its own jitter.
 
     `exemplars` (stage "generator" without a geometry code): the pixel and Dis_l terms compare the
     output with its code's exemplar instead of the original (see training/stages.py).
@@ -205,10 +219,13 @@ def generator_step(model, disc, critic, batch: Batch, cfg: TrainConfig, opt, gan
         disc.requires_grad_(True)
         loss = loss + gan
         logs.update(gan_logs)
-    if critic is not None:
-        vqa, vqa_logs = vqa_loss(critic, x, out.x_hat, batch, cfg.vqa)
+    if critics:
+        terms = [vqa_loss(critic, x, out.x_hat, batch, cfg.vqa) for critic in critics]
+        vqa = torch.stack([term for term, _ in terms]).mean()
         loss = loss + cfg.vqa.weight * vqa
-        logs.update(vqa_logs)
+        logs.update(terms[0][1])  # the main critic's term and accuracy
+        if len(terms) > 1:
+            logs["train/vqa_extra"] = torch.stack([term.detach() for term, _ in terms[1:]]).mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.optim.grad_clip is not None:
@@ -305,6 +322,7 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     critic = None
     if vqa_on or answers_stage or exemplar_stage or merging:
         critic = load_critic(cfg.vqa.critic, vocab=dataset_vocabulary(cfg.data, cfg.model.image_size)).to(ctx.device)
+    vqa_critics = [critic] + [load_extra_critic(name, critic, cfg).to(ctx.device) for name in cfg.vqa.extra_critics] if vqa_on else []
     student = answer_reader(critic, model) if answers_stage else None  # ViLT critics: our own question reader
     student = student.to(ctx.device) if student is not None else None
     params = trainable_parameters(model, cfg) + (list(student.parameters()) if student is not None else [])
@@ -348,7 +366,7 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
             logs = answer_step(model, critic, student, batch, own, probe, cfg.answers, probes, opt_g, features)
         else:
             gan_now = gan_on and step >= cfg.gan.disc_start
-            x_hat, logs = generator_step(model_ddp, disc, critic, batch, cfg, opt_g, gan_now, step, exemplars)
+            x_hat, logs = generator_step(model_ddp, disc, vqa_critics, batch, cfg, opt_g, gan_now, step, exemplars)
             if gan_now:
                 logs.update(discriminator_step(disc_ddp, batch.images, x_hat, opt_d))
         done = step + 1

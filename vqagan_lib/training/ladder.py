@@ -18,17 +18,13 @@ the shipped checkpoints (runtime.CHECKPOINT_DIR) with a card saying how it was m
 Introduced in notebooks/05_combined_training.ipynb.
 """
 import dataclasses
-import os
-import platform
 import time
 from dataclasses import dataclass
-
-import torch
 
 from vqagan_lib.checkpoint import copy_checkpoint, update_card
 from vqagan_lib.config import apply_overrides
 from vqagan_lib.errors import VQAGanError
-from vqagan_lib.runtime import CHECKPOINT_DIR
+from vqagan_lib.runtime import CHECKPOINT_DIR, machine_description
 from vqagan_lib.training.engine import TrainConfig, train
 
 ANSWERS_8 = ("--model.model", "fsq", "--model.answer_levels", "[8, 6, 5]")
@@ -126,12 +122,6 @@ def ladder_config(name: str, steps: int | None = None, seed: int = 0) -> TrainCo
     return apply_overrides(cfg, ["--steps", str(steps), "--gan.disc_start", str(disc_start),
                                  "--log_every", "25", "--eval_every", str(max(steps // 4, 1)),
                                  "--save_every", str(max(steps // 4, 1))])
-
-
-def machine_description() -> str:
-    """Where a point was trained, for its card: device, CPU count, torch threads."""
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.machine()})"
-    return f"{device}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def recipe_command(name: str, steps: int | None = None) -> str:

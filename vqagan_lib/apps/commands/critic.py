@@ -18,7 +18,7 @@ from vqagan_lib.answerers.vqa_eval import evaluate, format_results
 from vqagan_lib.config import apply_overrides
 from vqagan_lib.data.easyvqa import load_split
 from vqagan_lib.errors import VQAGanError
-from vqagan_lib.runtime import CHECKPOINT_DIR
+from vqagan_lib.runtime import CHECKPOINT_DIR, machine_description
 
 DATA_NOTE = "easy-VQA train split (3,600 images; 400 carved out as val by image, seed 0); metrics on the 1,000 test originals"
 
@@ -79,7 +79,8 @@ def _train_and_save(args, cfg, train_fn, save_fn, answerer: str, label: str, log
     model, metrics = train_fn(cfg, log_every=log_every)
     metrics.update(_test_metrics(answerer, model))
     card = {"name": os.path.basename(args.out), "data": DATA_NOTE, "seed": cfg.seed, "metrics": metrics,
-            "command": command_line(), "n_parameters": sum(p.numel() for p in model.parameters())}
+            "command": command_line(), "machine": machine_description(),
+            "n_parameters": sum(p.numel() for p in model.parameters())}
     save_fn(model, args.out, card)
     _finish(args.out, label, metrics)
     return 0

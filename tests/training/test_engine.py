@@ -51,6 +51,30 @@ def test_each_step_updates_only_its_own_network(tmp_path):
     assert all(not v.requires_grad for v in d_logs.values())
 
 
+def test_the_vqa_term_is_the_mean_over_its_critics(tmp_path):
+    class Critic(torch.nn.Module):  # frozen stand-in whose loss scales with `gain`
+        def __init__(self, gain):
+            super().__init__()
+            self.gain = gain
+
+        def forward(self, images, questions):
+            return self.gain * torch.stack([images.mean((1, 2, 3)), -images.mean((1, 2, 3))], 1)
+
+    cfg = tiny_config(tmp_path)
+    cfg.vqa.weight, cfg.vqa.shift, cfg.vqa.noise = 1.0, 0.0, 0.0
+    batch = Batch(torch.rand(4, 3, 64, 64), torch.ones(4, 3, dtype=torch.long), torch.tensor([0, 1, 0, 1]))
+    losses = {}
+    for critics in ([Critic(1.0)], [Critic(1.0), Critic(5.0)]):
+        torch.manual_seed(0)
+        model = build_model(cfg.model)
+        _, logs = generator_step(model, None, critics, batch, cfg, torch.optim.SGD(model.parameters(), lr=0.0), gan_on=False)
+        losses[len(critics)] = logs
+    one, two = losses[1], losses[2]
+    assert float(two["train/vqa"]) == pytest.approx(float(one["train/vqa"]))  # the main critic's own term
+    mean = (float(one["train/vqa"]) + float(two["train/vqa_extra"])) / 2
+    assert float(two["train/loss"]) - float(one["train/loss"]) == pytest.approx(mean - float(one["train/vqa"]), rel=1e-4)
+
+
 def test_extra_critics_join_the_vqa_term(tmp_path):
     """vqa.extra_critics: every critic scores the reconstruction; the term is their mean."""
     cfg = tiny_config(tmp_path, "two-critics", steps=2)

@@ -187,6 +187,16 @@ def test_a_merged_answer_code_sends_fewer_symbols_and_draws_each_as_one_cell(ans
     assert merged.fingerprint() != source.fingerprint()
     assert merged.card["code"]["answer_labels_kept"] <= 3
 
+    from safetensors.torch import load_file, save_file  # a merge table edited to point past the alphabet
+    import shutil
+    bad = tmp_path / "bad.safetensors"
+    tensors = load_file(str(tmp_path / "merged" / "codec.safetensors"))
+    tensors["symbol_of_cell"][0] = 7
+    save_file(tensors, str(bad))
+    shutil.copy(tmp_path / "merged" / "codec.json", tmp_path / "bad.json")
+    with pytest.raises(VQAGanError, match="symbol_of_cell table must hold integers in 0 to 2"):
+        load_codec(bad)
+
 
 def test_a_merged_answer_code_is_made_from_a_finished_point_and_keeps_its_tables_when_trained(answer_stage, tmp_path):
     stage1, _ = answer_stage

@@ -146,4 +146,6 @@ def load_codec(name_or_path, kinds=CODEC_KINDS) -> nn.Module:
     if isinstance(model, (Codec, DiscreteCodec)):
         model.entropy_model.stale = False
         model.entropy_model.check_tables(str(name_or_path))
+    if isinstance(model, DiscreteCodec):
+        model.check_merge_tables(str(name_or_path))
     return model.eval()

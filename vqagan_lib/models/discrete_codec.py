@@ -77,6 +77,15 @@ class DiscreteCodec(nn.Module):
         """How many answer symbols can be sent: the grid's cells, or fewer when cells are merged."""
         return self.cfg.answer_symbols or self.answer_fsq.size
 
+    def check_merge_tables(self, what: str) -> None:
+        """A merged answer code's tables must point inside the grid and the alphabet (a loaded file may not)."""
+        if not self.cfg.answer_symbols:
+            return
+        for name, table, bound in (("symbol_of_cell", self.symbol_of_cell, self.cfg.answer_symbols),
+                                   ("cell_of_symbol", self.cell_of_symbol, self.answer_fsq.size)):
+            if not 0 <= int(table.min()) <= int(table.max()) < bound:
+                raise VQAGanError(f"{what}: its {name} table must hold integers in 0 to {bound - 1}")
+
     @property
     def code_space(self) -> int:
         """How many distinct codes (so at most how many distinct images) the decoder can be sent."""

@@ -6,8 +6,8 @@
     stage "generator" (code frozen): a (+ geometry code g) -> decoder -> x_hat
                                     loss: pixels toward a target + [Dis_l + GAN] + [critic through jitter]
     stage "joint":    the engine's usual end-to-end step (the "no stage 1" ablation, or a fine-tune from a checkpoint)
-    merged cells:     stage "generator" at 0 steps with model.answer_symbols: a finished point's cells that the
-                      critic answers alike become one symbol (merge_answer_cells), so the rate pays per answer
+    merged cells:     stage "generator" from a finished point with model.answer_symbols (the ladder: 0 steps): its
+                      cells that the critic answers alike become one symbol (merge_answer_cells), so the rate pays per answer
 
 Why stage "answers" first: a code trained end to end from pixels collapses (every image, one
 code) before the critic's gradient has anything to push through the rounding, and a pixel loss

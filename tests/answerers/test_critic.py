@@ -69,3 +69,31 @@ def test_shipped_critic_accuracy_on_test_slice():
     result = evaluate(split.images, split, {"critic": critic})
     assert result["critic"] >= 0.98
     assert critic.card["metrics"]["test_accuracy"] >= 0.99
+
+
+def test_relation_critic_trains_a_few_steps_on_scenes_and_passes_gradients_to_pixels():
+    from vqagan_lib.data.registry import DataChoice
+
+    cfg = CriticConfig(data=DataChoice("sort-of-clevr"), head="relation", downsamples=2, channels=4, dim=8, word_dim=8,
+                       hidden=8, limit_images=8, images_per_batch=4, questions_per_image=5, max_steps=3)
+    model, metrics = train_critic(cfg, log=None)
+    assert metrics["steps"] == 3 and len(model.vocab.answers) == 12
+    x = torch.rand(2, 3, 64, 64, requires_grad=True)
+    ids = torch.stack([model.vocab.encode("what is the shape of the object closest to the red object?")] * 2)
+    assert model.image(x).shape == (2, 16 * 16, 8 + 8)  # 2 downsamples: 16x16 cells, find features + g's cell term
+    model(x, ids).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_questions_per_image_draws_a_subset():
+    from vqagan_lib.answerers.critic import ask
+
+    g = torch.Generator().manual_seed(0)
+    assert ask([4, 5, 6], None, g) == [4, 5, 6] and ask([4, 5, 6], 9, g) == [4, 5, 6]
+    drawn = ask(list(range(36)), 8, g)
+    assert len(drawn) == len(set(drawn)) == 8 and set(drawn) <= set(range(36))
+
+
+def test_unknown_head_is_refused(vocab):
+    with pytest.raises(VQAGanError, match="unknown 'mlp'"):
+        Critic(CriticConfig(head="mlp"), vocab)

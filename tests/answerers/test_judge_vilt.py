@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from vqagan_lib.data.easyvqa import build_vocabulary, encode_questions, load_split
+from vqagan_lib.data.easyvqa import build_vocabulary, load_split
+from vqagan_lib.data.split import encode_questions
 from vqagan_lib.answerers.judge_rules import question_kind
 from vqagan_lib.answerers.judge_vilt import JudgeConfig, build_judge, load_judge, pick_questions, question_pools, save_judge
 from vqagan_lib.answerers.critic import freeze
@@ -41,7 +42,7 @@ def test_padding_is_masked(vocab):
 
 def test_question_curriculum_draws_the_asked_kinds(vocab):
     split = load_split("train", limit_images=50)
-    pools = question_pools(split.questions, encode_questions(split, vocab)[2])
+    pools = question_pools(split.types, encode_questions(split, vocab)[2])
     rows = [r for r in range(50) if pools["shape"][r]] * 4  # (images without one fall back to any question)
     gen = torch.Generator().manual_seed(0)
 

@@ -3,7 +3,8 @@ import torch
 
 from vqagan_lib.data.easyvqa import build_vocabulary, load_split
 from vqagan_lib.answerers.judge_rules import RuleJudge
-from vqagan_lib.answerers.vqa_eval import evaluate, format_results, question_type
+from vqagan_lib.answerers.vqa_eval import evaluate, format_results
+from vqagan_lib.data.easyvqa import question_type
 
 
 class AlwaysYes(torch.nn.Module):

@@ -89,3 +89,14 @@ def test_keep_names_round_trip_and_models_json(setup, capsys):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert isinstance(rows, list) and all({"name", "kind", "path"} <= set(r) for r in rows)
+
+
+def test_training_stages_are_listed_as_stages_and_refused_by_compress(setup, capsys):
+    root, _, _ = setup
+    capsys.readouterr()
+    assert main(["models", "--json"]) == 0
+    kinds = {r["name"]: r["kind"] for r in json.loads(capsys.readouterr().out)}
+    assert kinds["answers-8bit"] == "stage" and kinds["vqagan-8bit"] == "fsq"
+    code, out, err = vqagan("compress", root / "shape.png", "--model", "answers-8bit", "-o", root / "stage.vqg")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "a training stage" in err
+    assert not (root / "stage.vqg").exists()

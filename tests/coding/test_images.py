@@ -11,7 +11,7 @@ from vqagan_lib.coding.images import load_image, save_png
 def test_rgb_png_at_native_size_is_exact(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "a.png")
-    x, size = load_image(tmp_path / "a.png")
+    x, size = load_image(tmp_path / "a.png", 64)
     assert size == (64, 64) and x.shape == (3, 64, 64) and x.dtype == torch.float32
     assert np.array_equal(images.to_uint8(x), pixels)
 
@@ -40,7 +40,7 @@ def test_16_bit_greyscale_keeps_its_range(tmp_path):
 
 def test_odd_sizes_resize_to_native_and_jpeg_reads(tmp_path):
     Image.fromarray(np.full((37, 91, 3), 200, np.uint8)).save(tmp_path / "odd.jpg", quality=95)
-    x, size = load_image(tmp_path / "odd.jpg")
+    x, size = load_image(tmp_path / "odd.jpg", 64)
     assert size == (91, 37) and x.shape == (3, 64, 64) and abs(x.mean().item() - 200 / 255) < 0.02
     restored = images.resize(x, (37, 91))
     assert restored.shape == (3, 37, 91)
@@ -49,18 +49,18 @@ def test_odd_sizes_resize_to_native_and_jpeg_reads(tmp_path):
 def test_bad_inputs_are_clear_errors_naming_the_file(tmp_path, monkeypatch):
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(VQAGanError, match="notes.png: not a readable image"):
-        load_image(tmp_path / "notes.png")
+        load_image(tmp_path / "notes.png", 64)
     with pytest.raises(VQAGanError, match="missing.png: no such file"):
-        load_image(tmp_path / "missing.png")
+        load_image(tmp_path / "missing.png", 64)
     Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(tmp_path / "big.png")
     monkeypatch.setattr(images, "MAX_PIXELS", 800)
     with pytest.raises(VQAGanError, match="big.png: image is 30x30, more than"):
-        load_image(tmp_path / "big.png")
+        load_image(tmp_path / "big.png", 64)
     data = (tmp_path / "big.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     monkeypatch.setattr(images, "MAX_PIXELS", 50_000_000)
     with pytest.raises(VQAGanError, match="cut.png"):
-        load_image(tmp_path / "cut.png")
+        load_image(tmp_path / "cut.png", 64)
 
 
 def test_save_png_round_trips_and_leaves_no_temporary_files(tmp_path):

@@ -1,4 +1,4 @@
-"""The frozen VQA critic: a small CNN + question encoder that answers easy-VQA questions.
+"""The frozen VQA critic: a small CNN + question encoder that answers a dataset's questions.
 
     image (B,3,64,64) -> CNN -> v (B,D) --------\\
                                                  v * q -> MLP -> logits (B,13)
@@ -7,19 +7,24 @@
 Trained once as a classifier, then frozen: the codec's VQA loss back-propagates its
 cross-entropy through the critic into the decoder's pixels, never into the critic.
 Fusion by elementwise product (as in the original VQA baselines) lets the question
-pick which image features matter. Introduced in notebooks/04_vqa_critic.ipynb.
+pick which image features matter. That "pooled" head suffices for easy-VQA's one object; for
+questions that relate objects (Sort-of-CLEVR) `head="relation"` keeps the CNN's cells and reads
+them with a relation module (answerers/relation_critic.py).
+Introduced in notebooks/04_vqa_critic.ipynb.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vqagan_lib.answerers.relation_critic import CellEncoder, RelationHead
 from vqagan_lib.answerers.vilt_critic import ViltCritic
 from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
 from vqagan_lib.config import from_dict, to_dict
-from vqagan_lib.data.easyvqa import build_vocabulary, encode_questions, load_split
+from vqagan_lib.data.registry import DEFAULT, DataChoice, get_dataset
+from vqagan_lib.data.split import encode_questions
 from vqagan_lib.data.vocab import Vocabulary
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.runtime import seed_everything
@@ -27,6 +32,9 @@ from vqagan_lib.runtime import seed_everything
 
 @dataclass
 class CriticConfig:
+    data: DataChoice = field(default_factory=DataChoice)  # the dataset it answers: its questions, vocabulary and answers
+    head: str = "pooled"  # "pooled": global average + product fusion; "relation": cells + relation module
+    downsamples: int = 3  # head "relation": stride-2 stages before the cells (2: 64 px -> 16x16 cells)
     channels: int = 32  # width of the first conv; doubles twice. Shapes and colours need little capacity
     dim: int = 128  # joint image/question feature size where the two are multiplied
     word_dim: int = 64  # word embedding size: the vocabulary has ~30 words
@@ -34,12 +42,16 @@ class CriticConfig:
     dropout: float = 0.1  # light: the task is nearly noise-free, but codec images will not be
     epochs: int = 12  # passes over the training images (each pass sees every image's questions); a little past where test accuracy levels off
     images_per_batch: int = 16  # all questions of these images share one CNN pass (~10 each); small = more steps
+    questions_per_image: int | None = None  # None: every question of each image in its step; k: k of them at random
     lr: float = 3e-3  # AdamW, one-cycle schedule (warm-up, then annealed to ~0)
     weight_decay: float = 1e-4
     noise: float = 0.04  # std of Gaussian pixel noise in training: critic of reconstructions, not just originals
     seed: int = 0
     limit_images: int | None = None  # keep only the first N training images (QUICK runs)
     max_steps: int | None = None  # stop early after this many steps (QUICK runs and tests)
+
+
+HEADS = ("pooled", "relation")
 
 
 class ImageEncoder(nn.Module):
@@ -62,17 +74,27 @@ class ImageEncoder(nn.Module):
 
 
 class QuestionEncoder(nn.Module):
-    """Word ids (B,L) -> (B,dim): embedding + GRU; the last real word's state summarises it."""
+    """Word ids (B,L) -> (B,dim): embedding + GRU; the last real word's state summarises it.
 
-    def __init__(self, n_words: int, word_dim: int, dim: int):
+    With `bag`, the mean of the words' embeddings is added (projected): which object a question names
+    (its colour word) is then in the summary wherever the word stands, while the GRU keeps what is
+    asked about it (a word early in a long question otherwise fades from the GRU's last state).
+    """
+
+    def __init__(self, n_words: int, word_dim: int, dim: int, bag: bool = False):
         super().__init__()
         self.embed = nn.Embedding(n_words, word_dim, padding_idx=0)
         self.gru = nn.GRU(word_dim, dim, batch_first=True)
+        self.bag = nn.Linear(word_dim, dim) if bag else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        out, _ = self.gru(self.embed(ids))  # (B,L,dim)
-        last = (ids != 0).sum(dim=1).clamp(min=1) - 1  # (B,) index of the last word (padding is at the end)
-        return out[torch.arange(len(ids)), last]  # (B,dim)
+        words = self.embed(ids)  # (B,L,word_dim); padding embeds to 0
+        out, _ = self.gru(words)  # (B,L,dim)
+        n = (ids != 0).sum(dim=1).clamp(min=1)  # (B,) real words (padding is at the end)
+        summary = out[torch.arange(len(ids)), n - 1]  # (B,dim)
+        if self.bag is None:
+            return summary
+        return summary + self.bag(words.sum(dim=1) / n[:, None])  # (B,dim)
 
 
 class Critic(nn.Module):
@@ -80,14 +102,23 @@ class Critic(nn.Module):
 
     def __init__(self, cfg: CriticConfig, vocab: Vocabulary):
         super().__init__()
+        if cfg.head not in HEADS:
+            raise VQAGanError(f"critic head: unknown {cfg.head!r} (expected one of {', '.join(HEADS)})")
         self.cfg, self.vocab = cfg, vocab
-        self.image = ImageEncoder(cfg.channels, cfg.dim)
-        self.question = QuestionEncoder(len(vocab.words), cfg.word_dim, cfg.dim)
-        self.head = nn.Sequential(
-            nn.Linear(cfg.dim, cfg.hidden), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, len(vocab.answers))
-        )
+        relation = cfg.head == "relation"  # built in this order either way, so a seed gives the same weights
+        self.image = CellEncoder(cfg.channels, cfg.dim, cfg.downsamples, cfg.hidden) if relation else ImageEncoder(cfg.channels, cfg.dim)
+        self.question = QuestionEncoder(len(vocab.words), cfg.word_dim, cfg.dim, bag=relation)
+        if relation:
+            self.head = RelationHead(cfg.dim, cfg.hidden, len(vocab.answers), cfg.dropout)
+        else:
+            self.head = nn.Sequential(
+                nn.Linear(cfg.dim, cfg.hidden), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, len(vocab.answers))
+            )
 
     def fuse(self, v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Image features (one row per question) and question features -> logits (B,A)."""
+        if self.cfg.head == "relation":
+            return self.head(v, q)
         return self.head(torch.tanh(v) * torch.tanh(q))  # (B,A)
 
     def forward(self, images: torch.Tensor, questions: torch.Tensor) -> torch.Tensor:
@@ -110,11 +141,12 @@ def load_critic(spec: str = "critic-easyvqa", vocab: Vocabulary | None = None) -
     """A shipped name ('critic-easyvqa'), a checkpoint path, or 'vilt:/local/dir' -> frozen critic.
 
     A ViLT critic answers over the dataset's answers: pass that dataset's `vocab` (e.g. COCO's
-    top-K answers); without one it maps onto easy-VQA's 13 answers.
+    top-K answers); without one it maps onto the default dataset's answers.
     """
     spec = str(spec)
     if spec.startswith("vilt:"):
-        return freeze(ViltCritic.from_pretrained(spec[len("vilt:"):], vocab if vocab is not None else build_vocabulary()))
+        vocab = vocab if vocab is not None else get_dataset(DEFAULT).build_vocabulary()
+        return freeze(ViltCritic.from_pretrained(spec[len("vilt:"):], vocab))
     tensors, card = load_checkpoint(spec, expected_kind="critic")
     model = Critic(from_dict(CriticConfig, card.get("config", {}), f"{spec}: card config"), Vocabulary.from_dict(card["vocab"]))
     try:
@@ -132,23 +164,33 @@ def one_cycle(opt, cfg, n_images: int, batch: int):
     return total, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.1)
 
 
-def augment(x: torch.Tensor, noise: float, generator: torch.Generator) -> torch.Tensor:
-    """Left-right flips (labels survive: triangles stay upright) and Gaussian pixel noise."""
-    flip = torch.rand(len(x), generator=generator) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+def augment(x: torch.Tensor, noise: float, generator: torch.Generator, flip: bool = True) -> torch.Tensor:
+    """Left-right flips where the answers survive them (the dataset's MIRROR_SAFE) and Gaussian pixel noise."""
+    flipped = torch.rand(len(x), generator=generator) < 0.5  # drawn either way: one random stream for both
+    if flip:
+        x = torch.where(flipped[:, None, None, None], x.flip(-1), x)
     sigma = noise * torch.rand(len(x), 1, 1, 1, generator=generator)  # per image, 0..noise
     return (x + sigma * torch.randn(x.shape, generator=generator)).clamp(0, 1)
 
 
+def ask(questions: list[int], k: int | None, generator: torch.Generator) -> list[int]:
+    """All of an image's questions, or k of them drawn at random: with 36 questions an image, a step's
+    relation module then spends its passes on more images rather than on every question of few."""
+    if k is None or k >= len(questions):
+        return questions
+    return [questions[i] for i in torch.randperm(len(questions), generator=generator)[:k].tolist()]
+
+
 def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Critic, dict]:
-    """Train on easy-VQA train (validation on val), return (frozen model, metrics).
+    """Train on the dataset's train split, return (frozen model, metrics).
 
     Batches are made of *images*: the CNN runs once per image and its feature is reused
     for all ~10 questions of that image, which makes training ~10x cheaper on a CPU.
     """
     seed_everything(cfg.seed)
-    train = load_split("train", limit_images=cfg.limit_images)
-    vocab = build_vocabulary()  # always from the full train split, so ids match the shipped models
+    data = get_dataset(cfg.data.name)
+    train = data.load_split("train", limit_images=cfg.limit_images)
+    vocab = data.build_vocabulary()  # always from the full train split, so ids match the shipped models
     qids, answers, by_image = encode_questions(train, vocab)
     model = Critic(cfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -160,9 +202,10 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
         for rows in torch.randperm(len(train.images), generator=gen).split(cfg.images_per_batch):
             if step >= total:
                 break
-            x = augment(train.images[rows].float() / 255.0, cfg.noise, gen)  # (b,3,64,64)
-            picked = torch.tensor([j for r in rows.tolist() for j in by_image[r]])  # questions of these images
-            which = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(by_image[r]) for r in rows.tolist()]))
+            x = augment(train.images[rows].float() / 255.0, cfg.noise, gen, flip=data.MIRROR_SAFE)  # (b,3,64,64)
+            asked = [ask(by_image[r], cfg.questions_per_image, gen) for r in rows.tolist()]  # question rows per image
+            picked = torch.tensor([j for js in asked for j in js])
+            which = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(js) for js in asked]))
             v = model.image(x)[which]  # (b_q,dim): one CNN pass per image
             logits = model.fuse(v, model.question(qids[picked]))  # (b_q,A)
             loss = F.cross_entropy(logits, answers[picked])

@@ -14,7 +14,7 @@ X is a colour, a shape, or "COLOUR shape". Introduced in notebooks/04_vqa_critic
 import torch
 
 from vqagan_lib.data.easyvqa import COLORS, SHAPES
-from vqagan_lib.answerers.shapes import describe_batch
+from vqagan_lib.answerers.shapes import describe_batch, segment
 from vqagan_lib.data.vocab import tokenize
 
 NEGATIONS = ("not", "no")  # "is there not a ...", "is no ... present", "does the image not contain ..."
@@ -53,6 +53,10 @@ class RuleJudge:
     def describe(self, images: torch.Tensor) -> list[tuple[str | None, str | None]]:
         """(B,3,H,W) uint8 or [0,1] float -> [(shape, colour), ...]."""
         return describe_batch(images)
+
+    def object_masks(self, images: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) -> (B,1,H,W) bool: easy-VQA's one object, as the judge segments it."""
+        return segment(images)[:, None]
 
     def answer_batch(self, images: torch.Tensor, questions: list[str]) -> list[str]:
         """One question per image row: (B,3,H,W), B questions -> B answers."""

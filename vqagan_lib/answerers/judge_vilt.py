@@ -14,17 +14,17 @@ plus one extra id for [CLS], whose final state the QA head reads.
 Introduced in notebooks/04_vqa_critic.ipynb.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from vqagan_lib.answerers.critic import augment, freeze, one_cycle
-from vqagan_lib.answerers.judge_rules import question_kind
 from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
 from vqagan_lib.config import to_dict
-from vqagan_lib.data.easyvqa import IMAGE_SIZE, build_vocabulary, encode_questions, load_split
+from vqagan_lib.data.registry import DataChoice, get_dataset
+from vqagan_lib.data.split import encode_questions
 from vqagan_lib.data.vocab import Vocabulary
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.runtime import seed_everything
@@ -32,6 +32,7 @@ from vqagan_lib.runtime import seed_everything
 
 @dataclass
 class JudgeConfig:
+    data: DataChoice = field(default_factory=DataChoice)  # the dataset it judges: its questions, vocabulary and answers
     hidden: int = 128  # transformer width; 768 in the public ViLT, far more than 13 answers need
     layers: int = 2  # depth: enough to relate one question word to one shape
     heads: int = 4
@@ -50,7 +51,7 @@ class JudgeConfig:
     max_steps: int | None = None  # stop early after this many steps (QUICK runs and tests)
 
 
-def vilt_config(cfg: JudgeConfig, vocab: Vocabulary, image_size: int = IMAGE_SIZE):
+def vilt_config(cfg: JudgeConfig, vocab: Vocabulary, image_size: int):
     """The transformers ViltConfig for our tiny judge (stored whole in the checkpoint card)."""
     from transformers import ViltConfig
 
@@ -109,7 +110,8 @@ class ViltJudge(nn.Module):
 def build_judge(cfg: JudgeConfig, vocab: Vocabulary) -> ViltJudge:
     from transformers import ViltForQuestionAnswering
 
-    return ViltJudge(ViltForQuestionAnswering(vilt_config(cfg, vocab)), vocab, cfg.subtract_background)
+    config = vilt_config(cfg, vocab, get_dataset(cfg.data.name).IMAGE_SIZE)
+    return ViltJudge(ViltForQuestionAnswering(config), vocab, cfg.subtract_background)
 
 
 def save_judge(model: ViltJudge, path, card: dict, cfg: JudgeConfig) -> None:
@@ -140,12 +142,11 @@ def load_judge(spec: str = "judge-vilt-easyvqa") -> ViltJudge:
     return freeze(model)
 
 
-def question_pools(questions: list[str], by_image: list[list[int]]) -> dict[str, list[list[int]]]:
-    """Each image's question indices: all of them, the "what shape" ones, the open (shape or colour) ones."""
-    kinds = [question_kind(q) for q in questions]
+def question_pools(types: list[str], by_image: list[list[int]]) -> dict[str, list[list[int]]]:
+    """Each image's question indices: all of them, the "shape" ones, the open (not yes/no) ones."""
     return {"all": by_image,
-            "shape": [[j for j in qs if kinds[j] == "shape"] for qs in by_image],
-            "open": [[j for j in qs if kinds[j] != "yes/no"] for qs in by_image]}
+            "shape": [[j for j in qs if types[j] == "shape"] for qs in by_image],
+            "open": [[j for j in qs if types[j] != "yes/no"] for qs in by_image]}
 
 
 def pick_questions(rows: list[int], pools: dict, gen: torch.Generator, shapes_only: bool = False,
@@ -163,10 +164,11 @@ def pick_questions(rows: list[int], pools: dict, gen: torch.Generator, shapes_on
 
 
 def train_judge(cfg: JudgeConfig, log_every: int = 50, log=print) -> tuple[ViltJudge, dict]:
-    """Train the tiny ViLT on easy-VQA train questions; return (frozen model, metrics)."""
+    """Train the tiny ViLT on the dataset's train questions; return (frozen model, metrics)."""
     seed_everything(cfg.seed)
-    train = load_split("train", limit_images=cfg.limit_images)
-    vocab = build_vocabulary()
+    data = get_dataset(cfg.data.name)
+    train = data.load_split("train", limit_images=cfg.limit_images)
+    vocab = data.build_vocabulary()
     qids, answers, by_image = encode_questions(train, vocab)
     # Trained on all questions from the start, the tiny ViLT learns colours and the answer priors
     # but hardly shapes (not far above chance), so its first steps ask about shapes alone; then
@@ -174,7 +176,7 @@ def train_judge(cfg: JudgeConfig, log_every: int = 50, log=print) -> tuple[ViltJ
     # the image) is learned last and slowest, which is why the defaults run long. Drawing yes/no
     # questions answered "yes" half the time made it worse.
     # Notebook 04 (and its Exercise 6) shows the run without the curriculum.
-    pools = question_pools(train.questions, by_image)
+    pools = question_pools(train.types, by_image)
     model = build_judge(cfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total, sched = one_cycle(opt, cfg, len(train.images), cfg.batch_size)
@@ -188,7 +190,7 @@ def train_judge(cfg: JudgeConfig, log_every: int = 50, log=print) -> tuple[ViltJ
             if step >= total:
                 break
             batch = pick_questions(rows.tolist(), pools, gen, step < cfg.shape_steps, cfg.open_fraction)
-            x = augment(train.images[train.question_image[batch]].float() / 255.0, cfg.noise, gen)  # (b,3,64,64)
+            x = augment(train.images[train.question_image[batch]].float() / 255.0, cfg.noise, gen, flip=data.MIRROR_SAFE)  # (b,3,S,S)
             logits = model(x, qids[batch])  # (b,A)
             loss = F.cross_entropy(logits, answers[batch])
             opt.zero_grad(set_to_none=True)

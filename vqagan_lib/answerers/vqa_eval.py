@@ -3,29 +3,20 @@
 Every notebook and the benchmark call `evaluate(images, split)`: `images` holds one
 (reconstructed or original) picture per image row of the split, and each answerer
 answers all of the split's questions about those pictures. Accuracy is reported
-overall and per question type (yes/no, colour, shape). The critic's number alone can be
-gamed by a decoder trained against it; the two judges never entered any training loss.
+overall, per question type (the dataset's families: yes/no, colour, shape on easy-VQA) and per
+group of types (relational or not, on Sort-of-CLEVR). The critic's number alone can be gamed by a
+decoder trained against it; the two judges never entered any training loss.
 Introduced in notebooks/04_vqa_critic.ipynb.
 """
 import torch
 import torch.nn as nn
 
 from vqagan_lib.answerers.critic import load_critic
-from vqagan_lib.answerers.judge_rules import RuleJudge
 from vqagan_lib.answerers.judge_vilt import load_judge
-from vqagan_lib.data.easyvqa import COLORS, SHAPES, VQASplit
+from vqagan_lib.answerers.judges import critic_name, judge_name, rule_judge
 from vqagan_lib.data.pixels import as_float
-
-QUESTION_TYPES = ("yes/no", "colour", "shape")
-
-
-def question_type(answer: str) -> str:
-    """Type of a question, from its true answer (easy-VQA's three families)."""
-    if answer in COLORS:
-        return "colour"
-    if answer in SHAPES:
-        return "shape"
-    return "yes/no"
+from vqagan_lib.data.registry import DEFAULT, get_dataset
+from vqagan_lib.data.split import VQASplit
 
 
 @torch.no_grad()
@@ -50,25 +41,34 @@ def answer(answerer, images: torch.Tensor, split: VQASplit) -> list[str]:
     return answer_with_model(answerer, images, split)
 
 
-def default_answerers() -> dict:
-    """The shipped critic, the shipped ViLT judge and the rule judge."""
-    return {"critic": load_critic("critic-easyvqa"), "judge_vilt": load_judge("judge-vilt-easyvqa"), "judge_rules": RuleJudge()}
+def default_answerers(dataset: str = DEFAULT) -> dict:
+    """The dataset's shipped critic, its shipped ViLT judge and its rule judge."""
+    return {"critic": load_critic(critic_name(dataset)), "judge_vilt": load_judge(judge_name(dataset)),
+            "judge_rules": rule_judge(dataset)}
+
+
+def table_columns(dataset: str) -> tuple[str, ...]:
+    """The per-type columns of a dataset's tables: its question types, then its groups of types."""
+    data = get_dataset(dataset)
+    return tuple(data.QUESTION_TYPES) + tuple(data.QUESTION_GROUPS)
 
 
 def accuracy_table(predicted: list[str], split: VQASplit) -> dict:
-    """Overall and per question type accuracy of one answerer."""
+    """Overall, per question type and per group of types: the accuracy of one answerer."""
     correct = [p == a for p, a in zip(predicted, split.answers)]
     table = {"all": sum(correct) / max(len(correct), 1)}
-    for kind in QUESTION_TYPES:
-        hits = [c for c, a in zip(correct, split.answers) if question_type(a) == kind]
-        table[kind] = sum(hits) / len(hits) if hits else float("nan")
+    data = get_dataset(split.dataset)
+    families = {kind: (kind,) for kind in data.QUESTION_TYPES} | dict(data.QUESTION_GROUPS)
+    for column, kinds in families.items():
+        hits = [c for c, t in zip(correct, split.types) if t in kinds]
+        table[column] = sum(hits) / len(hits) if hits else float("nan")
     return table
 
 
 def evaluate(images: torch.Tensor, split: VQASplit, answerers: dict | None = None, return_predictions: bool = False) -> dict:
     """images: (N_img,3,H,W) uint8 or [0,1] float, one per image row of `split`.
 
-    Returns {name: overall accuracy, ..., "per_type": {name: {"all", "yes/no", "colour", "shape"}}}
+    Returns {name: overall accuracy, ..., "per_type": {name: {"all", then table_columns(split.dataset)}}}
     (plus "predictions": {name: [answer per question]} when asked).
     """
     if len(images) != len(split.images):
@@ -87,8 +87,10 @@ def evaluate(images: torch.Tensor, split: VQASplit, answerers: dict | None = Non
 
 
 def format_results(result: dict) -> str:
-    """A small text table: one row per answerer, columns all / yes/no / colour / shape."""
-    lines = [f"{'answerer':12s} {'all':>7s} " + " ".join(f"{k:>7s}" for k in QUESTION_TYPES)]
+    """A small text table: one row per answerer, columns all and then each type (and group) it was scored on."""
+    columns = [k for k in next(iter(result["per_type"].values())) if k != "all"] if result["per_type"] else []
+    width = max([7] + [len(k) for k in columns])
+    lines = [f"{'answerer':12s} {'all':>7s} " + " ".join(f"{k:>{width}s}" for k in columns)]
     for name, table in result["per_type"].items():
-        lines.append(f"{name:12s} {table['all']:7.2%} " + " ".join(f"{table[k]:7.2%}" for k in QUESTION_TYPES))
+        lines.append(f"{name:12s} {table['all']:7.2%} " + " ".join(f"{table[k]:{width}.2%}" for k in columns))
     return "\n".join(lines)

@@ -22,16 +22,16 @@ from pathlib import Path
 import torch
 
 from vqagan_lib.answerers.critic import load_critic
-from vqagan_lib.answerers.judge_rules import RuleJudge, answer as rule_answer
 from vqagan_lib.answerers.judge_vilt import load_judge
+from vqagan_lib.answerers.judges import critic_name, judge_name, rule_judge
 from vqagan_lib.checkpoint import list_checkpoints, load_card
 from vqagan_lib.coding.bitstream import decode_images, encode_images, parse
 from vqagan_lib.coding.images import load_image
 from vqagan_lib.config import apply_overrides, as_flags, from_dict
-from vqagan_lib.data.easyvqa import IMAGE_SIZE, load_split
+from vqagan_lib.data.registry import DEFAULT, get_dataset
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.evaluation.measure import measure_codec
-from vqagan_lib.models.codec import CODEC_KINDS, load_codec
+from vqagan_lib.models.codec import CODEC_KINDS, card_dataset, load_codec
 from vqagan_lib.runtime import CHECKPOINT_DIR, work_dir
 from vqagan_lib.training.engine import TrainConfig, train
 
@@ -103,9 +103,9 @@ def point_from_card(card: dict) -> Point:
                  nominal, metrics, "card" if "stream_bits" in metrics else "none")
 
 
-def ladder_points(folder=CHECKPOINT_DIR, fallback: bool = False) -> list[Point]:
-    """Shipped codecs whose card says ladder role 'ours', by rate; with `fallback`, any codec if none is."""
-    cards = [c for c in list_checkpoints(folder) if c.get("kind") in CODEC_KINDS]  # continuous or discrete
+def ladder_points(folder=CHECKPOINT_DIR, fallback: bool = False, dataset: str = DEFAULT) -> list[Point]:
+    """The dataset's shipped codecs whose card says ladder role 'ours', by rate; with `fallback`, any of its codecs if none is."""
+    cards = [c for c in list_checkpoints(folder) if c.get("kind") in CODEC_KINDS and card_dataset(c) == dataset]
     ours = [c for c in cards if (c.get("ladder") or {}).get("role") == "ours"]
     chosen = ours or (cards if fallback else [])
     return sorted((point_from_card(c) for c in chosen), key=lambda p: (p.nominal_bits is None, p.nominal_bits or 0, p.name))
@@ -159,17 +159,20 @@ class Playground:
 
     def __init__(self, points: list[Point] | None = None, critic=None, judges: dict | None = None,
                  eval_images: int = 100, out_root=PLAYGROUND_DIR, train_images: int | None = None,
-                 batch_size: int = 32, critic_spec: str = "critic-easyvqa", judge_spec: str = "judge-vilt-easyvqa",
-                 device: str = "auto"):
-        self.points = ladder_points(fallback=True) if points is None else list(points)
+                 batch_size: int = 32, critic_spec: str | None = None, judge_spec: str | None = None,
+                 device: str = "auto", dataset: str = DEFAULT):
+        data = get_dataset(dataset)
+        self.dataset, self.image_size = dataset, data.IMAGE_SIZE
+        self.points = ladder_points(fallback=True, dataset=dataset) if points is None else list(points)
+        critic_spec = critic_spec or critic_name(dataset)
         if critic is None:
             critic = load_critic(critic_spec)
         if judges is None:
-            judges = {"judge_vilt": load_judge(judge_spec), "judge_rules": RuleJudge()}
+            judges = {"judge_vilt": load_judge(judge_spec or judge_name(dataset)), "judge_rules": rule_judge(dataset)}
         self.answerers = {"critic": critic, **judges}  # critic first: the one the codec was trained against
         self.vocab = critic.vocab
-        self.test = load_split("test")
-        self.slice = load_split("test", limit_images=eval_images)  # the fixed slice every new codec is judged on
+        self.test = data.load_split("test")
+        self.slice = data.load_split("test", limit_images=eval_images)  # the fixed slice every new codec is judged on
         self.out_root, self.train_images, self.batch_size = Path(out_root), train_images, batch_size
         self.critic_spec, self.device = critic_spec, device
         self._codecs = {}
@@ -192,12 +195,12 @@ class Playground:
 
     def image(self, source, image_size: int | None = None) -> tuple[torch.Tensor, list[str], list[str]]:
         """Test index | image file path | uploaded bytes -> ((3,S,S) in [0,1], its questions, their answers)."""
-        image_size = image_size if image_size is not None else IMAGE_SIZE
+        image_size = image_size if image_size is not None else self.image_size
         if isinstance(source, int):
             if not 0 <= source < len(self.test.images):
                 raise VQAGanError(f"test image {source}: out of range (0 to {len(self.test.images) - 1})")
             rows = (self.test.question_image == source).nonzero().flatten().tolist()
-            x = self.test.images[source].float() / 255.0  # (3,64,64)
+            x = self.test.images[source].float() / 255.0  # (3,S,S)
             return x, [self.test.questions[r] for r in rows], [self.test.answers[r] for r in rows]
         if isinstance(source, (bytes, bytearray, memoryview)):
             with tempfile.TemporaryDirectory(prefix="vqagan-upload-") as folder:  # load_image reads files
@@ -213,10 +216,12 @@ class Playground:
         """Every reader's answer about one (3,S,S) image; confidence = softmax probability for learned ones."""
         out = {}
         for name, reader in self.answerers.items():
-            if hasattr(reader, "describe"):
-                shape, colour = reader.describe(image[None])[0]
-                reading = f"a {colour} {shape}" if shape else "no shape"
-                out[name] = Answer(rule_answer(question, shape, colour), None, reading)
+            if not isinstance(reader, torch.nn.Module):  # a rule judge: no weights, so no confidence
+                reading = ""
+                if hasattr(reader, "describe"):  # easy-VQA's judge names what it saw
+                    shape, colour = reader.describe(image[None])[0]
+                    reading = f"a {colour} {shape}" if shape else "no shape"
+                out[name] = Answer(reader.answer_batch(image[None], [question])[0], None, reading)
             else:
                 device = next(reader.parameters()).device
                 ids = reader.vocab.encode(question)[None].to(device)  # (1,L)
@@ -267,7 +272,7 @@ class Playground:
         base = from_dict(TrainConfig, card["train_config"]) if "train_config" in card else TrainConfig()
         if "config" in card:
             base = replace(base, model=from_dict(type(base.model), card["config"]))
-        bounds = {"vqa.critic": self.critic_spec, "data.name": "easyvqa", "data.limit_images": self.train_images,
+        bounds = {"vqa.critic": self.critic_spec, "data.name": self.dataset, "data.limit_images": self.train_images,
                   "data.val_images": 32, "steps": steps, "batch_size": self.batch_size, "name": name,
                   "out_dir": str(guard_output(self.out_root / name)), "device": self.device,
                   "log_every": max(1, steps // 10), "eval_every": steps, "save_every": steps}

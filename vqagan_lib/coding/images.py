@@ -1,11 +1,11 @@
 """Reading any PNG/JPEG into the model's native tensor, and writing PNGs back atomically.
 
-The codec works on (3, S, S) float images in [0, 1] (S = 64 for easy-VQA). Real files come in
+The codec works on (3, S, S) float images in [0, 1] (S is the model's `image_size`). Real files come in
 every mode, so `load_image` normalises them:
 - greyscale (L), palette (P), CMYK, 16-bit greyscale (I;16 / I): converted to RGB; 16-bit
   values are scaled by 1/65535, not truncated to their low byte;
 - anything with transparency (RGBA, LA, P with a transparent colour): composited on WHITE, since
-  easy-VQA backgrounds are light and a transparent pixel has no colour of its own to keep;
+  the datasets' backgrounds are light and a transparent pixel has no colour of its own to keep;
 - EXIF orientation is applied, so the picture is upright as viewers show it;
 - any size is resized (squashed, antialiased) to S x S; the original (w, h) is returned so the
   decoder can restore it.
@@ -19,14 +19,12 @@ not the ~50 of float copies, which is what keeps decoding a large image within m
 Introduced in notebooks/02_codec.ipynb.
 """
 import io
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vqagan_lib.data.easyvqa import IMAGE_SIZE
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.fileio import atomic_write_bytes, read_regular
 
@@ -51,7 +49,7 @@ def _to_rgb_float(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def load_image(path, image_size: int = IMAGE_SIZE) -> tuple[torch.Tensor, tuple[int, int]]:
+def load_image(path, image_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Read an image file -> ((3, S, S) float tensor in [0, 1], original (width, height))."""
     data = read_regular(path, MAX_FILE_BYTES)  # regular files only, never more than the limit
     try:

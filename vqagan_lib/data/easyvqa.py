@@ -6,34 +6,40 @@ image*, so no image is in two splits.
 Introduced in notebooks/00_data_tour.ipynb.
 """
 import functools
+import math
 import random
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from vqagan_lib.data.split import VQASplit
 from vqagan_lib.data.vocab import Vocabulary
 
+NAME = "easyvqa"
 SPLITS = ("train", "val", "test")
-IMAGE_SIZE = 64  # every easy-VQA image is 64x64; CodecConfig.image_size defaults to it
+IMAGE_SIZE = 64  # every easy-VQA image is 64x64
 SHAPES = ("circle", "rectangle", "triangle")
 COLORS = ("red", "green", "blue", "yellow", "teal", "brown", "gray", "black")
+QUESTION_TYPES = ("yes/no", "colour", "shape")
+QUESTION_GROUPS: dict[str, tuple[str, ...]] = {}  # three families are already coarse
+SPLITS_NOTE = "easy-VQA train split (3,600 images; 400 carved out as val by image, seed 0); metrics on the 1,000 test originals"
+MIRROR_SAFE = True  # a left-right flip changes no answer (triangles stay upright): critics may train on flips
 
 
-@dataclass
-class VQASplit:
-    """One split held in memory: images once, questions pointing at them."""
+def question_type(answer: str) -> str:
+    """The family of a question, read from its true answer: easy-VQA's answers name their family."""
+    if answer in COLORS:
+        return "colour"
+    if answer in SHAPES:
+        return "shape"
+    return "yes/no"
 
-    images: torch.Tensor  # (N_img, 3, 64, 64) uint8
-    image_ids: list[int]  # easy-VQA id of each image row
-    questions: list[str]
-    answers: list[str]
-    question_image: torch.Tensor  # (N_q,) int64: row in `images` for each question
 
-    def __len__(self) -> int:
-        return len(self.questions)
+def information_bits() -> float:
+    """Every answer is a function of (shape, colour), drawn uniformly: log2(3 x 8) bits an image."""
+    return math.log2(len(SHAPES) * len(COLORS))
 
 
 @functools.lru_cache(maxsize=2)
@@ -75,11 +81,13 @@ def load_split(split: str, val_fraction: float = 0.1, seed: int = 0, limit_image
     new_row = {image_id: k for k, image_id in enumerate(keep)}
     picked = [j for j, q in enumerate(qids) if q in new_row]
     return VQASplit(
+        dataset=NAME,
         images=images[[row_of[i] for i in keep]],
         image_ids=list(keep),
         questions=[texts[j] for j in picked],
         answers=[answers[j] for j in picked],
         question_image=torch.tensor([new_row[qids[j]] for j in picked], dtype=torch.long),
+        types=[question_type(answers[j]) for j in picked],
     )
 
 
@@ -94,19 +102,6 @@ def build_vocabulary(train: VQASplit | None = None) -> Vocabulary:
     """Vocabulary from training questions; answers in the published order."""
     train = train if train is not None else load_split("train")
     return Vocabulary.build(train.questions, answer_list())
-
-
-def encode_questions(data: VQASplit, vocab: Vocabulary):
-    """Question ids (N_q,L), answer indices (N_q,), and each image row's question indices (list of lists).
-
-    Trainers that batch by image (one CNN pass shared by its ~10 questions) start from these.
-    """
-    ids = torch.stack([vocab.encode(q) for q in data.questions])  # (N_q, L)
-    answers = torch.tensor([vocab.answer_index(a) for a in data.answers])  # (N_q,)
-    by_image = [[] for _ in range(len(data.images))]
-    for j, row in enumerate(data.question_image.tolist()):
-        by_image[row].append(j)
-    return ids, answers, by_image
 
 
 class VQADataset(Dataset):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from vqagan_lib.answerers.judge_rules import RuleJudge
-from vqagan_lib.data.easyvqa import VQASplit
+from vqagan_lib.data.split import VQASplit
 from vqagan_lib.data.pixels import as_float
 from vqagan_lib.models.discrete_codec import TABLE_LIMIT  # the codecs small enough to draw every code of
 
@@ -44,14 +44,15 @@ def codes_of(codec, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
 
 
 @torch.no_grad()
-def audit_codes(codec, train_images: torch.Tensor, described: list | None = None) -> CodeAudit | None:
+def audit_codes(codec, train_images: torch.Tensor, judge=None, described: list | None = None) -> CodeAudit | None:
     """Draw every code the training images use and judge it; None when the code space is too large.
 
-    `described`: the rule judge's (shape, colour) of each training original, if already read.
+    `judge`: a rule judge that describes each image by one label (easy-VQA's (shape, colour); the default).
+    `described`: that judge's label of each training original, if already read.
     """
     if getattr(codec, "code_space", TABLE_LIMIT + 1) > TABLE_LIMIT:
         return None
-    judge = RuleJudge()
+    judge = judge if judge is not None else RuleJudge()
     symbols = codes_of(codec, train_images)
     joint = codec.joint_index(symbols)  # (N,)
     described = described if described is not None else judge.describe(train_images)  # (shape, colour) of each original

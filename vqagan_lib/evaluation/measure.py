@@ -18,7 +18,7 @@ import torch
 
 from vqagan_lib.answerers.vqa_eval import evaluate
 from vqagan_lib.coding.bitstream import decode_images, encode_images
-from vqagan_lib.data.easyvqa import VQASplit
+from vqagan_lib.data.split import VQASplit
 from vqagan_lib.data.pixels import as_float
 from vqagan_lib.evaluation.metrics import psnr
 
@@ -26,7 +26,7 @@ from vqagan_lib.evaluation.metrics import psnr
 @dataclass
 class Scores:
     accuracy: dict  # answerer name -> share of the split's questions answered right
-    per_type: dict  # answerer name -> {"all", "yes/no", "colour", "shape"}
+    per_type: dict  # answerer name -> {"all", then each question type and group of the dataset}
     psnr: float  # mean dB against the originals
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
 from vqagan_lib.config import from_dict, to_dict
+from vqagan_lib.data.registry import DEFAULT
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.contract import CodecConfig, CodecOutput, decoding_fingerprint
 from vqagan_lib.models.discrete_codec import DiscreteCodec, check_config
@@ -129,6 +130,18 @@ def save_codec(model: nn.Module, path, card: dict):
         model.freeze_tables()  # a DiscreteCodec refuses to save without a fitted prior
         card["fingerprint"] = f"{model.fingerprint():04x}"
     return save_checkpoint(path, model.state_dict(), card)
+
+
+def card_dataset(card: dict) -> str:
+    """The dataset a codec was trained on, from its card (cards from before the second dataset: easy-VQA)."""
+    return ((card.get("train_config") or {}).get("data") or {}).get("name", DEFAULT)
+
+
+def training_stage(card: dict) -> str | None:
+    """The stage a checkpoint stops at, when it is a step towards a codec rather than one: stage "answers"
+    trains the code alone, so its decoder has never seen a pixel target and draws nothing meaningful."""
+    stage = (card.get("train_config") or {}).get("stage")
+    return stage if stage == "answers" else None
 
 
 def load_codec(name_or_path, kinds=CODEC_KINDS) -> nn.Module:

@@ -13,8 +13,6 @@ from typing import NamedTuple
 
 import torch
 
-from vqagan_lib.data.easyvqa import IMAGE_SIZE
-
 
 class CodecOutput(NamedTuple):
     x_hat: torch.Tensor  # (B,3,H,W) in [0,1]
@@ -25,7 +23,7 @@ class CodecOutput(NamedTuple):
 @dataclasses.dataclass
 class CodecConfig:
     model: str = "codec"  # "codec" (notebook 02's continuous latent), "fsq" (the discrete code of notebook 05) or "vae"
-    image_size: int = IMAGE_SIZE  # easy-VQA's native side; the data and the discriminator follow it; other sizes are resized on the way in and restored on the way out
+    image_size: int = 64  # the model's side; the data and the discriminator follow it; other sizes are resized on the way in and restored on the way out
     latent_dim: int = 16  # a ceiling, not the rate: dims the prior makes deterministic cost 0 bits
     # A freshly initialised encoder outputs values near 0.003: rounding sends every image to one code,
     # and the decoder learns nothing until the encoder drifts past +-0.5 (hundreds of steps). A fixed

@@ -12,13 +12,15 @@ import torch
 import torch.nn.functional as F
 
 from vqagan_lib.data.coco import CocoVQADataset
-from vqagan_lib.data.easyvqa import load_split
+from vqagan_lib.data.registry import DEFAULT, dataset_names, get_dataset
 from vqagan_lib.errors import VQAGanError
+
+COCO = "coco"  # the real-photo path: read question by question from a folder the user provides, not generated or packaged
 
 
 @dataclass
 class DataConfig:
-    name: str = "easyvqa"  # "easyvqa" (offline, 64x64 shapes) or "coco" (COCO + VQA v2 from coco_root)
+    name: str = DEFAULT  # a registered dataset (data/registry.py: "easyvqa", "sort-of-clevr") or "coco" (COCO + VQA v2 from coco_root)
     coco_root: str | None = None  # folder laid out as coco.py describes; needed only for name="coco"
     coco_split: str = "val2014"  # the COCO/VQA v2 split on disk; its last val_images items are held out
     limit_images: int | None = None  # keep the first N images (questions for coco): tiny runs and tests
@@ -60,17 +62,21 @@ class TrainData:
         self.cfg = cfg
         self.image_size = image_size  # the model's (TrainConfig.model.image_size): data has no size of its own
         self.by_question = vocab is not None
-        if cfg.name == "easyvqa":
-            data = load_split(split, limit_images=cfg.limit_images if split == "train" else cfg.val_images)
-            self.images = data.images  # (N_img,3,64,64) uint8: 1 MB per 80 images, fits in memory
-            self.question_image = data.question_image  # (N_q,)
-            if self.by_question:
-                self.questions = torch.stack([vocab.encode(q) for q in data.questions])  # (N_q, L)
-                self.answers = torch.tensor([vocab.answer_index(a) for a in data.answers])  # (N_q,)
-        elif cfg.name == "coco":
+        if cfg.name == COCO:
             self._load_coco(vocab, split)
-        else:
-            raise VQAGanError(f"data.name: unknown dataset {cfg.name!r} (expected 'easyvqa' or 'coco')")
+            return
+        if cfg.name not in dataset_names():
+            raise VQAGanError(f"data.name: unknown dataset {cfg.name!r} (expected one of {', '.join(dataset_names() + (COCO,))})")
+        data = get_dataset(cfg.name).load_split(split, limit_images=cfg.limit_images if split == "train" else cfg.val_images)
+        self.images = data.images  # (N_img,3,64,64) uint8: 1 MB per 80 images, fits in memory
+        self.question_image = data.question_image  # (N_q,)
+        if self.by_question:
+            missing = sorted({a for a in data.answers if not vocab.has_answer(a)})
+            if missing:
+                raise VQAGanError(f"data.name {cfg.name}: the critic cannot answer {', '.join(missing[:4])}; "
+                                  "train with a critic of this dataset (vqa.critic)")
+            self.questions = torch.stack([vocab.encode(q) for q in data.questions])  # (N_q, L)
+            self.answers = torch.tensor([vocab.answer_index(a) for a in data.answers])  # (N_q,)
 
     def _load_coco(self, vocab, split: str) -> None:
         if self.cfg.coco_root is None:

@@ -21,15 +21,17 @@ import torch.nn.functional as F
 from vqagan_lib.runtime import progress_bar as tqdm  # plain text when a notebook runs headless
 
 from vqagan_lib.answerers.critic import load_critic
+from vqagan_lib.answerers.judges import critic_name
 from vqagan_lib.checkpoint import load_card
 from vqagan_lib.config import apply_overrides, from_dict, to_dict
 from vqagan_lib.data.coco import CocoVQADataset
+from vqagan_lib.data.registry import get_dataset
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.codec import CodecConfig, build_model, load_codec, save_codec
 from vqagan_lib.models.discriminator import Discriminator
 from vqagan_lib.runtime import work_dir
 from vqagan_lib.training import distributed
-from vqagan_lib.training.batches import Batch, DataConfig, TrainData, batch_indices
+from vqagan_lib.training.batches import COCO, Batch, DataConfig, TrainData, batch_indices
 from vqagan_lib.training.log import RunLog
 from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets, question_features,
                                         choose_exemplars, code_balanced_rows, fit_prior, freeze_answer_code, merge_answer_cells, pixel_target, probe_ids,
@@ -63,7 +65,7 @@ class DistortionConfig:
 @dataclass
 class VQAConfig:
     weight: float = 0.0  # 0.0 = off; > 0 adds the frozen critic's loss on (x_hat, question)
-    critic: str = "critic-easyvqa"  # shipped critic name, a checkpoint path, or "vilt:/local/dir"
+    critic: str | None = None  # None: the dataset's shipped critic (critic-<data.name>); a name, a checkpoint path, or "vilt:/local/dir"
     # More frozen critics scoring x_hat beside `critic` (e.g. critic-easyvqa-noisy, trained on noisier images,
     # another seed): the VQA term is their mean, so a pattern that games one critic's quirks stops paying.
     extra_critics: tuple[str, ...] = ()
@@ -181,14 +183,23 @@ def load_extra_critic(name: str, critic, cfg: TrainConfig):
     must be the main critic's."""
     extra = load_critic(name, vocab=dataset_vocabulary(cfg.data, cfg.model.image_size))
     if (extra.vocab.words, extra.vocab.answers) != (critic.vocab.words, critic.vocab.answers):
-        raise VQAGanError(f"vqa.extra_critics: {name} has another vocabulary than vqa.critic {cfg.vqa.critic}")
+        raise VQAGanError(f"vqa.extra_critics: {name} has another vocabulary than vqa.critic {critic_spec(cfg)}")
     return extra
 
 
+def critic_spec(cfg: TrainConfig) -> str:
+    """vqa.critic, or the shipped critic of the run's dataset."""
+    if cfg.vqa.critic is not None:
+        return cfg.vqa.critic
+    if cfg.data.name == COCO:
+        raise VQAGanError("vqa.critic: COCO has no shipped critic; name one (a checkpoint or vilt:/local/dir)")
+    return critic_name(cfg.data.name)
+
+
 def dataset_vocabulary(cfg: DataConfig, image_size: int):
-    """The vocabulary a critic must answer in: None for easy-VQA (the critic's own), COCO's top-K otherwise."""
-    if cfg.name != "coco":
-        return None
+    """The vocabulary a critic must answer in: the dataset's own, or for COCO its top-K answers."""
+    if cfg.name != COCO:
+        return get_dataset(cfg.name).build_vocabulary()
     if cfg.coco_root is None:
         raise VQAGanError("data.coco_root: set it to the folder holding COCO + VQA v2 (see data/README.md)")
     return CocoVQADataset(cfg.coco_root, cfg.coco_split, image_size, limit=cfg.limit_images).vocab
@@ -321,7 +332,7 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
     exemplar_stage = cfg.stage == "generator" and uses_exemplars(model, cfg.generator)
     critic = None
     if vqa_on or answers_stage or exemplar_stage or merging:
-        critic = load_critic(cfg.vqa.critic, vocab=dataset_vocabulary(cfg.data, cfg.model.image_size)).to(ctx.device)
+        critic = load_critic(critic_spec(cfg), vocab=dataset_vocabulary(cfg.data, cfg.model.image_size)).to(ctx.device)
     vqa_critics = [critic] + [load_extra_critic(name, critic, cfg).to(ctx.device) for name in cfg.vqa.extra_critics] if vqa_on else []
     student = answer_reader(critic, model) if answers_stage else None  # ViLT critics: our own question reader
     student = student.to(ctx.device) if student is not None else None

@@ -1,7 +1,9 @@
 """Benchmark commands: `benchmark` (the full rate-accuracy comparison), `demo` (make demo) and `decode-budget`."""
+import json
 import time
 from pathlib import Path
 
+from vqagan_lib.data.registry import DEFAULT, DataChoice, dataset_names
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.evaluation import decode_budget
 from vqagan_lib.evaluation.benchmark import BenchmarkConfig, rerender, run_benchmark, shipped_ladder
@@ -12,7 +14,7 @@ from vqagan_lib.runtime import CHECKPOINT_DIR, is_quick, work_dir
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("benchmark", help="measure every codec on easy-VQA test: bits on disk, judged accuracy, PSNR, speed")
+    p = subparsers.add_parser("benchmark", help="measure every codec on a dataset's test set: bits on disk, judged accuracy, PSNR, speed")
     _add_common(p)
     p.add_argument("--update-readme", action="store_true", help="rewrite README.md's results section from this run")
     p.add_argument("--update-cards", action="store_true", help="write this run's numbers into the shipped codecs' cards")
@@ -29,25 +31,30 @@ def register(subparsers) -> None:
 
 
 def _add_common(p) -> None:
+    p.add_argument("--data.name", dest="data_name", default=DEFAULT, choices=dataset_names(),
+                   help=f"the dataset whose test set is compressed and asked (default {DEFAULT})")
     p.add_argument("--limit-images", type=int, default=None, help="use the first N test images (default: all 1,000; QUICK: 100)")
     p.add_argument("--codecs", default=None, help="comma-separated checkpoint names (default: every shipped ladder codec)")
     p.add_argument("--no-classical", action="store_true", help="skip JPEG / WebP / AVIF / JPEG 2000 / JPEG XL")
     p.add_argument("--out", default=None,
-                   help="output folder (default: runs/benchmark/, or reports/ with --update-readme; demo: runs/demo/)")
+                   help="output folder (default: runs/benchmark/, or reports/ with --update-readme; demo: runs/demo/; "
+                        "another dataset than the default adds a folder of its name)")
 
 
 def _config(args, default_out: str, **extra):
     """Only `benchmark --update-readme` writes the tracked reports/: every other run writes under runs/."""
     limit = args.limit_images if args.limit_images is not None else (100 if is_quick() else None)
     codecs = tuple(args.codecs.split(",")) if args.codecs else None
-    return BenchmarkConfig(limit_images=limit, codecs=codecs, classical=not args.no_classical,
-                           out_dir=args.out or default_out, **extra)
+    default_out = default_out if args.data_name == DEFAULT else f"{default_out}/{args.data_name}"
+    return BenchmarkConfig(data=DataChoice(args.data_name), limit_images=limit, codecs=codecs,
+                           classical=not args.no_classical, out_dir=args.out or default_out, **extra)
 
 
 def run_benchmark_command(args) -> int:
     if args.from_json:
         summary = rerender(args.from_json, update_readme=args.update_readme)
-        atomic_write_text(Path(args.from_json).with_name("results.md"), summary.replace("](reports/", "](") + "\n")
+        folder = json.loads(Path(args.from_json).read_text()).get("reports", "reports")
+        atomic_write_text(Path(args.from_json).with_name("results.md"), summary.replace(f"]({folder}/", "](") + "\n")
         print(summary)
         return 0
 
@@ -59,7 +66,7 @@ def run_benchmark_command(args) -> int:
 
 
 def run_demo(args) -> int:
-    if not shipped_ladder():
+    if not shipped_ladder(dataset=args.data_name):
         raise VQAGanError(f"{CHECKPOINT_DIR}: no shipped ladder codec found (see README: Checkpoints)")
     start = time.perf_counter()
     # The demo keeps WebP q0 as the one classical reference: the full set (AVIF and JPEG XL are slow

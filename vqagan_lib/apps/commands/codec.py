@@ -31,7 +31,7 @@ from vqagan_lib.coding.images import load_image, png_at_size
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.fileio import (atomic_write_bytes, output_file, output_folder, publish, read_regular, same_file,
                                shown, staged_folder)
-from vqagan_lib.models.codec import load_codec
+from vqagan_lib.models.codec import load_codec, training_stage
 
 
 def _count(text: str) -> int:
@@ -76,7 +76,18 @@ def register(subparsers) -> None:
 
 
 def _codec_cards() -> list[dict]:
-    return [c for c in list_checkpoints() if c.get("fingerprint")]  # the models that write .vqg files
+    """The models that write .vqg files: every checkpoint with a decoding fingerprint, less training stages."""
+    return [c for c in list_checkpoints() if c.get("fingerprint") and not training_stage(c)]
+
+
+def load_usable_codec(spec: str):
+    """load_codec, refusing a training stage in one line: its files would decode to meaningless pictures."""
+    codec = load_codec(spec)
+    stage = training_stage(codec.card)
+    if stage:
+        raise VQAGanError(f"{shown(spec)}: a training stage (stage {stage!r}: the code without a trained decoder), "
+                          "not a codec; pick a codec from `vqagan models`")
+    return codec
 
 
 def find_model(vqg, source: str):
@@ -122,7 +133,7 @@ def run_compress(args) -> int:
     if any(same_file(out, p) for p in args.images):
         raise VQAGanError(f"{shown(out)}: refusing to overwrite an input image")
     names = _stored_names(args.images) if args.keep_names else None
-    codec = load_codec(args.model)
+    codec = load_usable_codec(args.model)
     loaded = [load_image(p, codec.cfg.image_size) for p in args.images]
     x = torch.stack([img for img, _ in loaded])  # (N, 3, S, S)
     data = encode_images(codec, x, [size for _, size in loaded], names)
@@ -166,7 +177,7 @@ def run_decompress(args) -> int:
     source, vqg, budget = _load(args)
     files = _output_names(vqg, source)
     _check_destination(out_dir, files, vqg, args)
-    codec = load_codec(args.model) if args.model else find_model(vqg, source)
+    codec = load_usable_codec(args.model) if args.model else find_model(vqg, source)
     _, symbols = read_symbols(codec, vqg, source, budget)
     with staged_folder(out_dir) as staging:
         done = 0
@@ -212,7 +223,8 @@ def run_models(args) -> int:
     rows = []
     for card in list_checkpoints():
         rate, accuracy = _summary(card)
-        rows.append({"name": card["name"], "kind": card.get("kind"), "path": card["path"],
+        kind = "stage" if training_stage(card) else card.get("kind")  # a step towards a codec, not one
+        rows.append({"name": card["name"], "kind": kind, "path": card["path"],
                      "fingerprint": card.get("fingerprint"), "rate": rate, "accuracy": accuracy,
                      "metrics": card.get("metrics") or {}})
     if args.json:

@@ -12,34 +12,32 @@ from pathlib import Path
 import torch
 
 from vqagan_lib.answerers.critic import CriticConfig, load_critic, save_critic, train_critic
-from vqagan_lib.answerers.judge_rules import RuleJudge
 from vqagan_lib.answerers.judge_vilt import JudgeConfig, load_judge, save_judge, train_judge
+from vqagan_lib.answerers.judges import critic_name, judge_name, rule_judge
 from vqagan_lib.answerers.vqa_eval import evaluate, format_results
 from vqagan_lib.config import apply_overrides
-from vqagan_lib.data.easyvqa import load_split
+from vqagan_lib.data.registry import DEFAULT, dataset_names, get_dataset
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.runtime import CHECKPOINT_DIR, machine_description
-
-DATA_NOTE = "easy-VQA train split (3,600 images; 400 carved out as val by image, seed 0); metrics on the 1,000 test originals"
 
 
 def register(subparsers) -> None:
     trainers = (
-        ("train-critic", "train the frozen CNN VQA critic on easy-VQA (CPU minutes)", "critic-easyvqa", run_train_critic),
-        ("train-judge", "train the tiny ViLT judge from scratch (never used in training losses)", "judge-vilt-easyvqa",
-         run_train_judge),
+        ("train-critic", "train the frozen CNN VQA critic of a dataset (--data.name; CPU minutes)", run_train_critic),
+        ("train-judge", "train the tiny ViLT judge from scratch (never used in training losses)", run_train_judge),
     )
-    for command, help_text, default_name, handler in trainers:
+    for command, help_text, handler in trainers:
         p = subparsers.add_parser(command, help=help_text)
-        p.add_argument("--out", default=str(CHECKPOINT_DIR / default_name), help="checkpoint path without suffix (default: the shipped one)")
+        p.add_argument("--out", default=None, help="checkpoint path without suffix (default: the dataset's shipped one)")
         p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
         p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
         p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (small models: more mostly adds overhead)")
         p.set_defaults(handler=handler, accepts_overrides=True)
 
     p = subparsers.add_parser("evaluate-answerers", help="accuracy of critic, ViLT judge and rule judge on original images")
-    p.add_argument("--critic", default="critic-easyvqa", help="critic: shipped name, checkpoint path or vilt:/local/dir")
-    p.add_argument("--judge", default="judge-vilt-easyvqa", help="ViLT judge: shipped name or checkpoint path")
+    p.add_argument("--data.name", dest="data_name", default=DEFAULT, choices=dataset_names(), help="the dataset whose originals are asked")
+    p.add_argument("--critic", default=None, help="critic: shipped name, checkpoint path or vilt:/local/dir (default: the dataset's)")
+    p.add_argument("--judge", default=None, help="ViLT judge: shipped name or checkpoint path (default: the dataset's)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--limit-images", type=int, default=None, help="only the first N images of the split")
     p.set_defaults(handler=run_evaluate)
@@ -62,8 +60,8 @@ def _config(cls, args):
     return cfg
 
 
-def _test_metrics(name: str, model) -> dict:
-    test = load_split("test")
+def _test_metrics(name: str, model, dataset: str) -> dict:
+    test = get_dataset(dataset).load_split("test")
     result = evaluate(test.images, test, {name: model})
     return {"test_accuracy": round(result[name], 5), "test_per_type": {k: round(v, 5) for k, v in result["per_type"][name].items()}}
 
@@ -73,32 +71,35 @@ def _finish(out, model_kind: str, metrics: dict) -> None:
     print(f"{model_kind}: test accuracy {metrics['test_accuracy']:.2%} -> {out}.safetensors ({size / 1e6:.2f} MB)")
 
 
-def _train_and_save(args, cfg, train_fn, save_fn, answerer: str, label: str, log_every: int) -> int:
+def _train_and_save(args, cfg, train_fn, save_fn, answerer: str, label: str, log_every: int, shipped_name: str) -> int:
     """Train, measure on the test originals, save with a card: the same steps for critic and judge."""
     torch.set_num_threads(max(1, args.threads))
+    out = args.out if args.out is not None else str(CHECKPOINT_DIR / shipped_name)
     model, metrics = train_fn(cfg, log_every=log_every)
-    metrics.update(_test_metrics(answerer, model))
-    card = {"name": os.path.basename(args.out), "data": DATA_NOTE, "seed": cfg.seed, "metrics": metrics,
-            "command": command_line(), "machine": machine_description(),
+    metrics.update(_test_metrics(answerer, model, cfg.data.name))
+    card = {"name": os.path.basename(out), "data": get_dataset(cfg.data.name).SPLITS_NOTE, "seed": cfg.seed,
+            "metrics": metrics, "command": command_line(), "machine": machine_description(),
             "n_parameters": sum(p.numel() for p in model.parameters())}
-    save_fn(model, args.out, card)
-    _finish(args.out, label, metrics)
+    save_fn(model, out, card)
+    _finish(out, label, metrics)
     return 0
 
 
 def run_train_critic(args) -> int:
-    return _train_and_save(args, _config(CriticConfig, args), train_critic, save_critic, "critic", "critic", 100)
+    cfg = _config(CriticConfig, args)
+    return _train_and_save(args, cfg, train_critic, save_critic, "critic", "critic", 100, critic_name(cfg.data.name))
 
 
 def run_train_judge(args) -> int:
     cfg = _config(JudgeConfig, args)
     return _train_and_save(args, cfg, train_judge, lambda model, out, card: save_judge(model, out, card, cfg),
-                           "judge_vilt", "ViLT judge", 25)
+                           "judge_vilt", "ViLT judge", 25, judge_name(cfg.data.name))
 
 
 def run_evaluate(args) -> int:
-    split = load_split(args.split, limit_images=args.limit_images)
-    answerers = {"critic": load_critic(args.critic), "judge_vilt": load_judge(args.judge), "judge_rules": RuleJudge()}
+    split = get_dataset(args.data_name).load_split(args.split, limit_images=args.limit_images)
+    answerers = {"critic": load_critic(args.critic or critic_name(args.data_name)),
+                 "judge_vilt": load_judge(args.judge or judge_name(args.data_name)), "judge_rules": rule_judge(args.data_name)}
     print(f"{args.split}: {len(split.images)} original images, {len(split)} questions")
     print(format_results(evaluate(split.images, split, answerers)))
     return 0

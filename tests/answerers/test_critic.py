@@ -75,7 +75,8 @@ def test_relation_critic_trains_a_few_steps_on_scenes_and_passes_gradients_to_pi
     from vqagan_lib.data.registry import DataChoice
 
     cfg = CriticConfig(data=DataChoice("sort-of-clevr"), head="relation", downsamples=2, channels=4, dim=8, word_dim=8,
-                       hidden=8, limit_images=8, images_per_batch=4, questions_per_image=5, max_steps=3)
+                       hidden=8, limit_images=8, images_per_batch=4, questions_per_image=5, max_steps=3,
+                       warmup_group="non-relational", warmup_steps=2)
     model, metrics = train_critic(cfg, log=None)
     assert metrics["steps"] == 3 and len(model.vocab.answers) == 12
     x = torch.rand(2, 3, 64, 64, requires_grad=True)
@@ -97,3 +98,19 @@ def test_questions_per_image_draws_a_subset():
 def test_unknown_head_is_refused(vocab):
     with pytest.raises(VQAGanError, match="unknown 'mlp'"):
         Critic(CriticConfig(head="mlp"), vocab)
+
+
+def test_warmup_asks_only_its_group_and_an_unknown_group_is_one_clear_error():
+    from vqagan_lib.answerers.critic import warmup_questions
+    from vqagan_lib.data.registry import get_dataset
+    from vqagan_lib.data.split import encode_questions
+
+    data = get_dataset("sort-of-clevr")
+    split = data.load_split("val", limit_images=3)
+    by_image = encode_questions(split, data.build_vocabulary())[2]
+    warm = warmup_questions(split, by_image, data, "non-relational")
+    assert [len(qs) for qs in warm] == [18, 18, 18]  # 6 colours x 3 non-relational templates
+    assert {split.types[j] for qs in warm for j in qs} == {"shape", "horizontal", "vertical"}
+    assert warmup_questions(split, by_image, data, None) == by_image
+    with pytest.raises(VQAGanError, match="not a question group of sort-of-clevr"):
+        warmup_questions(split, by_image, data, "yes/no")

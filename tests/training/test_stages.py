@@ -241,3 +241,22 @@ def test_a_geometry_point_with_balanced_batches(answer_stage, tmp_path):
     cfg.generator.balance = True
     result = train(cfg, progress=False, init_from=stage1.checkpoint_path)
     assert load_codec(result.checkpoint_path).entropy_model.check_tables().shape == (3, 25)
+
+
+def test_the_engine_trains_a_codec_on_scenes_with_the_vqa_term_of_a_scene_critic(tmp_path):
+    """--data.name sort-of-clevr reaches the engine through the registry: its batches, its vocabulary and a
+    critic of its own; a critic of another dataset is one clear line."""
+    from vqagan_lib.answerers.critic import CriticConfig, save_critic, train_critic
+    from vqagan_lib.config import apply_overrides
+    from vqagan_lib.data.registry import DataChoice
+
+    critic, _ = train_critic(CriticConfig(data=DataChoice("sort-of-clevr"), head="relation", downsamples=2, channels=4,
+                                          dim=8, word_dim=8, hidden=8, limit_images=8, max_steps=2), log=None)
+    save_critic(critic, tmp_path / "scene-critic", {"name": "scene-critic"})
+    cfg = apply_overrides(fsq_config(tmp_path, "scenes", "joint", geometry_levels=(5, 5, 5)),
+                          ["--data.name", "sort-of-clevr", "--vqa.weight", "1", "--vqa.critic", str(tmp_path / "scene-critic")])
+    result = train(cfg, progress=False)
+    assert "train/vqa" in result.history[-1]
+    assert load_codec(result.checkpoint_path).card["train_config"]["data"]["name"] == "sort-of-clevr"
+    with pytest.raises(VQAGanError, match="the critic cannot answer"):
+        train(apply_overrides(cfg, ["--vqa.critic", "critic-easyvqa", "--name", "wrong"]), progress=False)

@@ -43,6 +43,11 @@ class CriticConfig:
     epochs: int = 12  # passes over the training images (each pass sees every image's questions); a little past where test accuracy levels off
     images_per_batch: int = 16  # all questions of these images share one CNN pass (~10 each); small = more steps
     questions_per_image: int | None = None  # None: every question of each image in its step; k: k of them at random
+    # The first warmup_steps ask only the questions of this group of the dataset's QUESTION_GROUPS: learning to
+    # find the object a question names is quick on questions about that object alone, and slow when mixed
+    # with questions that relate it to others; afterwards every question is asked.
+    warmup_group: str | None = None
+    warmup_steps: int = 0
     lr: float = 3e-3  # AdamW, one-cycle schedule (warm-up, then annealed to ~0)
     weight_decay: float = 1e-4
     noise: float = 0.04  # std of Gaussian pixel noise in training: critic of reconstructions, not just originals
@@ -76,25 +81,29 @@ class ImageEncoder(nn.Module):
 class QuestionEncoder(nn.Module):
     """Word ids (B,L) -> (B,dim): embedding + GRU; the last real word's state summarises it.
 
-    With `bag`, the mean of the words' embeddings is added (projected): which object a question names
-    (its colour word) is then in the summary wherever the word stands, while the GRU keeps what is
-    asked about it (a word early in a long question otherwise fades from the GRU's last state).
+    With `pick_word`, a second summary is appended, (B,2*dim) in all: one word's embedding, chosen by a
+    learned attention over the words. A question that names an object ("... the RED object ...")
+    then hands the relation head the name alone, the same whatever the template around it, so
+    finding the red object is learned once for every kind of question about it.
     """
 
-    def __init__(self, n_words: int, word_dim: int, dim: int, bag: bool = False):
+    def __init__(self, n_words: int, word_dim: int, dim: int, pick_word: bool = False):
         super().__init__()
         self.embed = nn.Embedding(n_words, word_dim, padding_idx=0)
         self.gru = nn.GRU(word_dim, dim, batch_first=True)
-        self.bag = nn.Linear(word_dim, dim) if bag else None
+        self.word_score = nn.Linear(word_dim, 1) if pick_word else None
+        self.word_proj = nn.Linear(word_dim, dim) if pick_word else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        words = self.embed(ids)  # (B,L,word_dim); padding embeds to 0
+        words = self.embed(ids)  # (B,L,word_dim)
         out, _ = self.gru(words)  # (B,L,dim)
         n = (ids != 0).sum(dim=1).clamp(min=1)  # (B,) real words (padding is at the end)
         summary = out[torch.arange(len(ids)), n - 1]  # (B,dim)
-        if self.bag is None:
+        if self.word_score is None:
             return summary
-        return summary + self.bag(words.sum(dim=1) / n[:, None])  # (B,dim)
+        scores = self.word_score(words).squeeze(2).masked_fill(ids == 0, float("-inf"))  # (B,L)
+        picked = (torch.softmax(scores, dim=1)[:, :, None] * words).sum(dim=1)  # (B,word_dim)
+        return torch.cat([summary, self.word_proj(picked)], dim=1)  # (B,2*dim)
 
 
 class Critic(nn.Module):
@@ -107,7 +116,7 @@ class Critic(nn.Module):
         self.cfg, self.vocab = cfg, vocab
         relation = cfg.head == "relation"  # built in this order either way, so a seed gives the same weights
         self.image = CellEncoder(cfg.channels, cfg.dim, cfg.downsamples, cfg.hidden) if relation else ImageEncoder(cfg.channels, cfg.dim)
-        self.question = QuestionEncoder(len(vocab.words), cfg.word_dim, cfg.dim, bag=relation)
+        self.question = QuestionEncoder(len(vocab.words), cfg.word_dim, cfg.dim, pick_word=relation)
         if relation:
             self.head = RelationHead(cfg.dim, cfg.hidden, len(vocab.answers), cfg.dropout)
         else:
@@ -181,6 +190,17 @@ def ask(questions: list[int], k: int | None, generator: torch.Generator) -> list
     return [questions[i] for i in torch.randperm(len(questions), generator=generator)[:k].tolist()]
 
 
+def warmup_questions(train, by_image: list[list[int]], data, group: str | None) -> list[list[int]]:
+    """Each image's questions of the warm-up group (all of them when there is no group)."""
+    if group is None:
+        return by_image
+    if group not in data.QUESTION_GROUPS:
+        raise VQAGanError(f"warmup_group: {group!r} is not a question group of {data.NAME} "
+                          f"(its groups: {', '.join(data.QUESTION_GROUPS) or 'none'})")
+    kinds = set(data.QUESTION_GROUPS[group])
+    return [[j for j in qs if train.types[j] in kinds] for qs in by_image]
+
+
 def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Critic, dict]:
     """Train on the dataset's train split, return (frozen model, metrics).
 
@@ -192,6 +212,7 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
     train = data.load_split("train", limit_images=cfg.limit_images)
     vocab = data.build_vocabulary()  # always from the full train split, so ids match the shipped models
     qids, answers, by_image = encode_questions(train, vocab)
+    warmup = warmup_questions(train, by_image, data, cfg.warmup_group)
     model = Critic(cfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total, sched = one_cycle(opt, cfg, len(train.images), cfg.images_per_batch)
@@ -203,7 +224,8 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
             if step >= total:
                 break
             x = augment(train.images[rows].float() / 255.0, cfg.noise, gen, flip=data.MIRROR_SAFE)  # (b,3,64,64)
-            asked = [ask(by_image[r], cfg.questions_per_image, gen) for r in rows.tolist()]  # question rows per image
+            pool = warmup if step < cfg.warmup_steps else by_image
+            asked = [ask(pool[r], cfg.questions_per_image, gen) for r in rows.tolist()]  # question rows per image
             picked = torch.tensor([j for js in asked for j in js])
             which = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(js) for js in asked]))
             v = model.image(x)[which]  # (b_q,dim): one CNN pass per image

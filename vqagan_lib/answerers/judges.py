@@ -6,6 +6,9 @@ from the dataset's name alone. A rule judge has no weights; it offers
     answer_split(images, questions, question_image) -> answers    (each image read once)
     answer_batch(images, questions) -> answers                    (one question per image row)
     object_masks(images) -> (B,K,H,W) bool                        (K objects; for mask IoU)
+A dataset's critic and ViLT judge are trained by `train-critic` / `train-judge --data.name NAME`, which
+start from the dataset's recipe below (dotted overrides of CriticConfig / JudgeConfig) and then apply
+the command line's own overrides.
 Introduced in notebooks/08_sort_of_clevr.ipynb.
 """
 import importlib
@@ -16,6 +19,23 @@ RULE_JUDGES = {
     "easyvqa": "vqagan_lib.answerers.judge_rules:RuleJudge",
     "sort-of-clevr": "vqagan_lib.answerers.judge_scenes:SceneJudge",
 }
+
+# Questions that relate objects need the relation head; 16x16 cells keep a 9-pixel object's shape
+# legible; 8 of an image's 36 questions a step spend the passes on more images; the non-relational
+# questions alone first, until the head has learnt to find the object a question names.
+CRITIC_RECIPES = {
+    "easyvqa": {},
+    "sort-of-clevr": {"head": "relation", "downsamples": 2, "dim": 64, "hidden": 64, "images_per_batch": 32,
+                      "questions_per_image": 8, "warmup_group": "non-relational", "warmup_steps": 1500,
+                      "epochs": 12},
+}
+JUDGE_RECIPES = {"easyvqa": {}, "sort-of-clevr": {}}
+
+
+def recipe(recipes: dict, dataset: str) -> dict:
+    """A dataset's recipe, plus the dataset itself: {"data.name": NAME, ...overrides}."""
+    name = get_dataset(dataset).NAME
+    return {"data.name": name, **recipes.get(name, {})}
 
 
 def critic_name(dataset: str) -> str:

@@ -13,9 +13,9 @@ import torch
 
 from vqagan_lib.answerers.critic import CriticConfig, load_critic, save_critic, train_critic
 from vqagan_lib.answerers.judge_vilt import JudgeConfig, load_judge, save_judge, train_judge
-from vqagan_lib.answerers.judges import critic_name, judge_name, rule_judge
+from vqagan_lib.answerers.judges import CRITIC_RECIPES, JUDGE_RECIPES, critic_name, judge_name, recipe, rule_judge
 from vqagan_lib.answerers.vqa_eval import evaluate, format_results
-from vqagan_lib.config import apply_overrides
+from vqagan_lib.config import apply_overrides, as_flags
 from vqagan_lib.data.registry import DEFAULT, dataset_names, get_dataset
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.runtime import CHECKPOINT_DIR, machine_description
@@ -49,8 +49,10 @@ def command_line() -> str:
     return f"{prog} {shlex.join(sys.argv[1:])}"
 
 
-def _config(cls, args):
-    cfg = apply_overrides(cls(), args.overrides)
+def _config(cls, args, recipes: dict):
+    """The config class's defaults, then the dataset's recipe (the dataset named by --data.name), then the overrides."""
+    chosen = apply_overrides(cls(), args.overrides).data.name
+    cfg = apply_overrides(cls(), as_flags(recipe(recipes, chosen)) + list(args.overrides))
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, seed=args.seed)
     if args.epochs is not None:
@@ -86,12 +88,12 @@ def _train_and_save(args, cfg, train_fn, save_fn, answerer: str, label: str, log
 
 
 def run_train_critic(args) -> int:
-    cfg = _config(CriticConfig, args)
+    cfg = _config(CriticConfig, args, CRITIC_RECIPES)
     return _train_and_save(args, cfg, train_critic, save_critic, "critic", "critic", 100, critic_name(cfg.data.name))
 
 
 def run_train_judge(args) -> int:
-    cfg = _config(JudgeConfig, args)
+    cfg = _config(JudgeConfig, args, JUDGE_RECIPES)
     return _train_and_save(args, cfg, train_judge, lambda model, out, card: save_judge(model, out, card, cfg),
                            "judge_vilt", "ViLT judge", 25, judge_name(cfg.data.name))
 

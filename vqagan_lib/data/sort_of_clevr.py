@@ -30,7 +30,7 @@ still 2R+1 = 9 pixels wide (R = OBJECT_RADIUS):
     #########               .#######.
     #########               ..#####..
 
-The disc fills 69 of its box's 81 pixels, the square all 81: the judge tells them apart by that fill.
+The disc covers 69 of its box's 81 pixels, the square all 81: the 12 corner pixels only a square covers tell them apart.
 
 The ground truth of an image is its scene table, a (6,3) int64 tensor with one row per colour
 in COLORS order: (shape index into SHAPES, cx, cy), x to the right and y down, in pixels.

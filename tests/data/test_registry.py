@@ -42,3 +42,12 @@ def test_no_module_outside_the_data_layer_imports_a_dataset_module():
                for m in ("easyvqa", "sort_of_clevr")):
             offenders.append(rel)
     assert not offenders, f"import a dataset module directly: {offenders}"
+
+
+def test_a_dataset_without_a_rule_judge_is_one_clear_error(monkeypatch):
+    from vqagan_lib.answerers import judges
+
+    monkeypatch.delitem(judges.RULE_JUDGES, "sort-of-clevr")
+    with pytest.raises(VQAGanError, match="no rule judge registered"):
+        judges.rule_judge("sort-of-clevr")
+    assert type(judges.rule_judge("easyvqa")).__name__ == "RuleJudge"

@@ -14,6 +14,7 @@ Introduced in notebooks/08_sort_of_clevr.ipynb.
 import importlib
 
 from vqagan_lib.data.registry import get_dataset
+from vqagan_lib.errors import VQAGanError
 
 RULE_JUDGES = {
     "easyvqa": "vqagan_lib.answerers.judge_rules:RuleJudge",
@@ -48,5 +49,8 @@ def judge_name(dataset: str) -> str:
 
 def rule_judge(dataset: str):
     """A fresh rule judge for the dataset (get_dataset first: an unknown name gets its one clear error)."""
-    module, cls = RULE_JUDGES[get_dataset(dataset).NAME].split(":")
+    name = get_dataset(dataset).NAME
+    if name not in RULE_JUDGES:
+        raise VQAGanError(f"dataset {name!r} has no rule judge registered in answerers/judges.py (RULE_JUDGES)")
+    module, cls = RULE_JUDGES[name].split(":")
     return getattr(importlib.import_module(module), cls)()

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save
 
 from vqagan_lib import runtime
 from vqagan_lib.errors import VQAGanError
-from vqagan_lib.fileio import atomic_write_bytes, atomic_write_text
+from vqagan_lib.fileio import atomic_write_bytes, atomic_write_text, json_text
 
 CARD_VERSION = 1
 SUFFIXES = (".safetensors", ".json")
@@ -83,7 +83,7 @@ def save_checkpoint(path, tensors: dict[str, torch.Tensor], card: dict) -> Path:
         if key not in card:
             raise ValueError(f"a checkpoint card needs '{key}'")
     atomic_write_bytes(weights_path, blob)
-    atomic_write_text(card_path, json.dumps(card, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(card_path, json_text(card) + "\n")
     return weights_path
 
 
@@ -187,7 +187,7 @@ def update_card(name_or_path, update) -> dict:
     _refuse_inside_installed_package(card_path)
     card = _read_card(card_path)
     update(card)
-    atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
+    atomic_write_text(card_path, json_text(card) + "\n")
     return card
 
 
@@ -201,7 +201,7 @@ def copy_checkpoint(src, dst, update=None) -> Path:
         update(card)
     # Weights first, card last: an interrupted copy never leaves a card that vouches for missing weights.
     atomic_write_bytes(dst_weights, src_weights.read_bytes())
-    atomic_write_text(dst_card, json.dumps(card, indent=2) + "\n")
+    atomic_write_text(dst_card, json_text(card) + "\n")
     return dst_weights
 
 

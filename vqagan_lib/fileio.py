@@ -12,6 +12,8 @@
 - `shown(name)` escapes control characters and undecodable bytes before a name reaches a terminal.
 """
 import contextlib
+import json
+import math
 import os
 import shutil
 import signal
@@ -230,3 +232,17 @@ def publish(staging, out_dir, files, replace: bool = False) -> None:
         raise VQAGanError(f"{shown(out_dir)}: cannot write ({e.strerror})") from None
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def json_text(obj, indent: int | None = 2) -> str:
+    """JSON text in which a number that is not one (NaN, infinity) is written as null: strict JSON, which
+    jq and JavaScript read (Python's json module would write NaN)."""
+    def strict(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(v) for v in value]
+        return value
+    return json.dumps(strict(obj), indent=indent, allow_nan=False)

@@ -114,3 +114,21 @@ def test_warmup_asks_only_its_group_and_an_unknown_group_is_one_clear_error():
     assert warmup_questions(split, by_image, data, None) == by_image
     with pytest.raises(VQAGanError, match="not a question group of sort-of-clevr"):
         warmup_questions(split, by_image, data, "yes/no")
+
+
+def test_the_warm_up_is_a_learning_rate_cycle_of_its_own():
+    from vqagan_lib.answerers.critic import one_cycle, second_cycle
+
+    cfg = CriticConfig(lr=1e-2, epochs=1)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    total, sched = one_cycle(opt, cfg, n_images=100, batch=1, warmup_steps=40)  # 100 steps, the first 40 warm-up
+    rates = []
+    for step in range(1, total + 1):
+        opt.step()
+        sched.step()
+        rates.append(opt.param_groups[0]["lr"])
+        if step == 40:
+            sched = second_cycle(opt, cfg, total - step)
+    assert total == 100 and max(rates[:39]) == pytest.approx(cfg.lr, rel=0.05)
+    assert rates[38] < cfg.lr / 100  # annealed by the warm-up's end
+    assert max(rates[40:]) == pytest.approx(cfg.lr, rel=0.05) and rates[-1] < cfg.lr / 100  # a second cycle

@@ -70,3 +70,17 @@ def test_16000_symbols_code_quickly():
     assert np.array_equal(decode(data, freqs), symbols)
     assert time.perf_counter() - start < 8.0  # about 0.5 s on one idle core
     assert 8 * len(data) - information_bits(symbols, freqs) < 9
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(n=st.integers(1, 400), seed=st.integers(0, 2**32 - 1))
+def test_shared_tables_code_exactly_as_one_table_per_symbol(n, seed):
+    rng = np.random.default_rng(seed)
+    tables = random_tables(rng, 4, 17)  # (T, K): a few tables, as a .vqg stream's coded dims
+    rows = rng.integers(0, len(tables), n)  # which table codes each symbol
+    symbols = sample(rng, tables[rows])
+    data = encode(symbols, tables, rows=rows)
+    assert data == encode(symbols, tables[rows])
+    assert np.array_equal(decode(data, tables, rows=rows), symbols)
+    with pytest.raises(VQAGanError):
+        encode(symbols, tables, rows=rows[:-1])  # one table per symbol, or the call is refused

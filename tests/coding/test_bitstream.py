@@ -107,6 +107,20 @@ def test_the_keyed_check_covers_the_model_layout_and_tables(codec):
     assert model_key(other) != model_key(codec)
 
 
+def test_the_cached_key_follows_every_change_to_the_model():
+    model = tiny_codec()
+    first = model_key(model)
+    assert model_key(model) == first  # cached: the same model, unchanged
+    with torch.no_grad():
+        next(model.decoder.parameters()).add_(0.5)  # an optimiser step, in place
+    moved = model_key(model)
+    assert moved != first
+    model.load_state_dict(tiny_codec().state_dict())  # back to the original weights, copied in place
+    assert model_key(model) == first
+    model.decoder = tiny_codec(seed=5).decoder  # a part replaced outright
+    assert model_key(model) != first
+
+
 def test_decode_budget_is_checked_from_the_header(codec):
     freqs = np.full((2, 16), TOTAL // 16)
     many = parse(pack(np.zeros((30, 2), dtype=np.int64), freqs, KEY), "many.vqg")

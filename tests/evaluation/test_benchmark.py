@@ -81,13 +81,12 @@ def test_each_shipped_codec_meets_its_card_on_a_fixed_slice():
 
 
 def test_targets_and_rerender_come_from_the_saved_measurements(tmp_path):
-    from dataclasses import asdict
-
     from vqagan_lib.evaluation.benchmark import rerender, target_lines
+    from vqagan_lib.evaluation.report import write_json
 
-    good = CodecResult("ours-good", "ours", "s", 7.0, 60.0, 0.98, 0.975, 0.98, 20.0, 0.8, 100.0, 5000.0, audit=1.0,
-                       nominal_bits=8.0)
-    gamed = CodecResult("ours-gamed", "ours", "s", 40.0, 80.0, 0.90, 0.91, 0.99, 20.0, 0.9, 100.0, 9000.0, audit=0.95)
+    good = CodecResult("ours-good", "ours", "s", 7.0, 60.0, 0.98, 0.975, 0.98, 20.0, 0.8, 3000.0, 160000.0, audit=1.0,
+                       nominal_bits=8.0, table_decoded=True)
+    gamed = CodecResult("ours-gamed", "ours", "s", 40.0, 80.0, 0.90, 0.91, 0.99, 20.0, 0.9, 2500.0, 9000.0, audit=0.95)
     webp = CodecResult("WebP q0", "classical", "s", 788.0, 788.0, 0.94, 0.8, 0.97, 28.0, 0.9, 2000.0, 30000.0)
     lines = target_lines([good, gamed, webp])
     assert lines[0].startswith("- at most 8 bits") and "**met**" in lines[0]
@@ -95,10 +94,13 @@ def test_targets_and_rerender_come_from_the_saved_measurements(tmp_path):
     assert "**met**" in lines[2]  # a 60-bit standalone file
     assert "**missed** by 8.0 points" in lines[3] and "ours-gamed" in lines[3]  # critic 99% vs a judge at 90%
     assert "**missed** by 4.0 points" in lines[4]  # 95% of the used codes drawn as intended, 99% needed
-    assert "**met**" in lines[5]  # decodes 5,000/s >= WebP's 2,000/s encode
+    assert "**met**" in lines[5] and "ours-gamed, 1.25x" in lines[5]  # both encode faster than WebP's 2,000/s
+    assert "**missed** at 1 of 2 points" in lines[6] and "ours-gamed, 0.30x" in lines[6]  # 9,000/s against 30,000/s
+    assert "**met**" in lines[7] and "5.33x" in lines[7]  # the table-decoded point: 160,000/s, over 5x WebP's decode
     saved = tmp_path / "results.json"
-    saved.write_text(json.dumps({"images": 3, "questions": 9, "torch": "x", "device": "cpu",
-                                 "originals": {"judge_rules": 1.0, "judge_vilt": 0.8, "critic": 0.99},
-                                 "results": [asdict(good), asdict(webp)]}))
+    write_json([good, webp], saved, {"images": 3, "questions": 9, "torch": "x", "device": "cpu",
+                                     "originals": {"judge_rules": 1.0, "judge_vilt": 0.8, "critic": 0.99}})
+    assert "NaN" not in saved.read_text() and json.loads(saved.read_text())["results"][1]["audit"] is None
     text = rerender(saved, update_readme=False)
     assert "| ours-good |" in text and "on 3 easy-VQA test images" in text and "Targets" in text
+    assert "| ours-good | table | 1.50x | 5.33x |" in text  # the speed table, read back from the saved run

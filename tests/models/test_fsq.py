@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from vqagan_lib.coding import arithmetic
+from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.categorical_prior import CategoricalPrior
 from vqagan_lib.models.codec import CodecConfig, build_model
@@ -89,8 +90,24 @@ def test_discrete_codec_round_trip_and_table_decoding():
     by_table = codec.decompress(symbols)
     assert codec.code_space == 25 * 12 and codec.render_table().shape[0] == codec.code_space
     assert torch.allclose(by_table, codec.decoder(code), atol=1e-6)  # the table is the decoder, cached
+    # The 8-bit table is the network decoder, rounded, on every entry: no code decodes differently.
+    every = codec.all_symbols()
+    assert torch.equal(codec.decompress_pixels(every), to_pixels(codec.decoder(codec.code_of(every))))
     codec.train()
-    assert codec._table is None  # training invalidates the cached renderings
+    assert codec._table is None and codec._pixel_table is None  # training invalidates the cached renderings
+
+
+def test_layered_decoder_draws_in_8_bits_what_it_draws_in_floats():
+    from vqagan_lib.models.layered_decoder import LayeredDecoder
+
+    torch.manual_seed(0)
+    decoder = LayeredDecoder(64, 16, 3, 4).eval()
+    code = torch.rand(300, 7) * 2 - 1
+    code[:, :3] = torch.round(code[:, :3] * 2) / 2  # few distinct answer codes, as a real batch has
+    with torch.no_grad():
+        assert torch.equal(decoder.draw(code), to_pixels(decoder(code)))
+    with pytest.raises(RuntimeError):
+        decoder.train().draw(code)  # training mode draws soft masks: there is no 8-bit picture of that
 
 
 def test_layered_decoder_draws_one_flat_sprite_with_hard_edges_where_the_digits_say():

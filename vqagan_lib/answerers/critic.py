@@ -45,7 +45,8 @@ class CriticConfig:
     questions_per_image: int | None = None  # None: every question of each image in its step; k: k of them at random
     # The first warmup_steps ask only the questions of this group of the dataset's QUESTION_GROUPS: learning to
     # find the object a question names is quick on questions about that object alone, and slow when mixed
-    # with questions that relate it to others; afterwards every question is asked.
+    # with questions that relate it to others; afterwards every question is asked. The warm-up is a run of its
+    # own: its learning rate rises and anneals within it, and the mixed questions start a second cycle.
     warmup_group: str | None = None
     warmup_steps: int = 0
     lr: float = 3e-3  # AdamW, one-cycle schedule (warm-up, then annealed to ~0)
@@ -166,11 +167,19 @@ def load_critic(spec: str = "critic-easyvqa", vocab: Vocabulary | None = None) -
     return freeze(model)
 
 
-def one_cycle(opt, cfg, n_images: int, batch: int):
-    """(total steps, one-cycle LR schedule) for `cfg.epochs` passes over n_images, capped by cfg.max_steps."""
+def one_cycle(opt, cfg, n_images: int, batch: int, warmup_steps: int = 0):
+    """(total steps, one-cycle LR schedule) for `cfg.epochs` passes over n_images, capped by cfg.max_steps.
+
+    With `warmup_steps`, the schedule is returned for those steps alone; `second_cycle` gives the rest its own."""
     steps_per_epoch = -(-n_images // batch)
     total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    return total, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.1)
+    first = min(warmup_steps, total) if warmup_steps else total
+    return total, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(first, 1), pct_start=0.1)
+
+
+def second_cycle(opt, cfg, steps: int):
+    """The one-cycle schedule of the steps after a warm-up (see CriticConfig.warmup_steps)."""
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.1)
 
 
 def augment(x: torch.Tensor, noise: float, generator: torch.Generator, flip: bool = True) -> torch.Tensor:
@@ -215,7 +224,7 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
     warmup = warmup_questions(train, by_image, data, cfg.warmup_group)
     model = Critic(cfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total, sched = one_cycle(opt, cfg, len(train.images), cfg.images_per_batch)
+    total, sched = one_cycle(opt, cfg, len(train.images), cfg.images_per_batch, cfg.warmup_steps)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, start = 0, time.time()
     model.train()
@@ -236,6 +245,8 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
             opt.step()
             sched.step()
             step += 1
+            if step == cfg.warmup_steps < total:
+                sched = second_cycle(opt, cfg, total - step)
             if log and (step % log_every == 0 or step == total):
                 acc = (logits.argmax(1) == answers[picked]).float().mean()
                 log(f"step {step}/{total}  loss {loss.item():.4f}  batch acc {acc:.3f}  {time.time() - start:.0f}s")

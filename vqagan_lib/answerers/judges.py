@@ -27,7 +27,7 @@ RULE_JUDGES = {
 CRITIC_RECIPES = {
     "easyvqa": {},
     "sort-of-clevr": {"head": "relation", "downsamples": 2, "dim": 64, "hidden": 64, "images_per_batch": 32,
-                      "questions_per_image": 8, "warmup_group": "non-relational", "warmup_steps": 1500,
+                      "questions_per_image": 8, "warmup_group": "non-relational", "warmup_steps": 800,
                       "epochs": 12},
 }
 JUDGE_RECIPES = {"easyvqa": {}, "sort-of-clevr": {}}

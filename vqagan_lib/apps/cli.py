@@ -1,9 +1,10 @@
 """`python -m vqagan_lib COMMAND ...` (also installed as `vqagan`).
 
-Each group of commands lives in its own module under `apps/commands/`, exposing `register(subparsers)`;
-they are imported by name in `build_parser`, so a missing module is an ImportError, never a smaller CLI.
-Handlers import their heavy optional dependencies (transformers, matplotlib, imagecodecs) lazily so
-`--help` stays quick.
+Each group of commands lives in its own module under `apps/commands/`, exposing `register(subparsers)`,
+which adds each command's arguments. COMMANDS below names every command, its module and its one-line
+help: `vqagan --help` is built from it alone, importing no command module (so it does not pay for torch),
+and a command imports its own module only. The full parser (`build_parser()`, as tests and docs use it)
+imports every module, so a missing one is an ImportError, never a smaller CLI.
 
 Every failure is one line on stderr, `vqagan: error: <file>: <problem>`, with exit status 2: a
 VQAGanError as raised, and as a last resort an OSError or MemoryError that escaped a handler.
@@ -21,8 +22,23 @@ import threading
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.fileio import shown
 
-# Modules under apps/commands/ that register subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ["data", "codec", "train", "critic", "bench", "ladder", "course"]
+# Every command, in the order `--help` lists them: (its module under apps/commands/, its one-line help).
+COMMANDS = {
+    "data-tour": ("data", "print a dataset's facts: sizes, answers, the zero-bit floor, the information limit"),
+    "compress": ("codec", "compress images into one .vqg file"),
+    "decompress": ("codec", "decode a .vqg file into PNGs"),
+    "info": ("codec", "check a .vqg file and describe it: model, image count, bytes, bits per image"),
+    "models": ("codec", "list the shipped checkpoints with their measured rate and accuracy"),
+    "train": ("train", "train a codec (optionally as a VAE-GAN, optionally with the VQA critic)"),
+    "train-critic": ("critic", "train the frozen CNN VQA critic of a dataset (--data.name; CPU minutes)"),
+    "train-judge": ("critic", "train the tiny ViLT judge from scratch (never used in training losses)"),
+    "evaluate-answerers": ("critic", "accuracy of critic, ViLT judge and rule judge on original images"),
+    "benchmark": ("bench", "measure every codec on a dataset's test set: bits on disk, judged accuracy, PSNR, speed"),
+    "demo": ("bench", "compress the test set at every shipped rate point, decode, judge, report (make demo)"),
+    "decode-budget": ("bench", "time `decompress` and its peak memory on the default budget's worst files"),
+    "train-ladder": ("ladder", "train shipped rate points / ablations (see vqagan_lib/training/ladder.py)"),
+    "course-times": ("course", "print the course map with each notebook's stored run time (from its metadata)"),
+}
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
@@ -38,13 +54,39 @@ def _stop(signum, frame):
     raise Stopped(signum)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Commands:
+    """What a module's `register` is handed as `subparsers`: add_parser(name) gives back the parser made
+    here for that command (its help comes from COMMANDS), or a throwaway one for a command not being built."""
+
+    def __init__(self, parsers: dict):
+        self.parsers = parsers
+
+    def add_parser(self, name: str, **settings) -> argparse.ArgumentParser:
+        if name not in COMMANDS:
+            raise KeyError(f"command {name!r} is registered but not listed in apps/cli.py's COMMANDS")
+        parser = self.parsers.get(name) or argparse.ArgumentParser(prog=name, add_help=False)
+        for key, value in settings.items():  # description, formatter_class: plain attributes of a parser
+            setattr(parser, key, value)
+        return parser
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command`, only that command's module is imported and its arguments
+    added (every command is still listed, so `--help` and a misspelt command read as usual)."""
     parser = argparse.ArgumentParser(prog="vqagan", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"vqagan_lib.apps.commands.{name}").register(subparsers)
+    parsers = {name: subparsers.add_parser(name, help=help_text) for name, (_, help_text) in COMMANDS.items()}
+    modules = {module for name, (module, _) in COMMANDS.items() if command is None or name == command}
+    for module in sorted(modules, key=[m for m, _ in COMMANDS.values()].index):
+        wanted = {n: p for n, p in parsers.items() if command is None or n == command}
+        importlib.import_module(f"vqagan_lib.apps.commands.{module}").register(_Commands(wanted))
     return parser
+
+
+def _command_of(argv: list[str]) -> str:
+    """The command word of argv (the first word that is not an option), or "" when there is none yet."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def _subject(args) -> str:
@@ -61,7 +103,8 @@ def main(argv=None) -> int:
         handlers = {s: signal.signal(s, _stop) for s in _STOP_SIGNALS}
     args = None
     try:
-        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(_command_of(argv))
         args, extra = parser.parse_known_args(argv)
         if extra and not getattr(args, "accepts_overrides", False):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

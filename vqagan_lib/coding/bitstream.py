@@ -46,6 +46,8 @@ Introduced in notebooks/02_codec.ipynb.
 """
 import dataclasses
 import hashlib
+import itertools
+import weakref
 
 import numpy as np
 import torch
@@ -80,12 +82,36 @@ class BitstreamError(VQAGanError):
     """A .vqg file that cannot be read: wrong magic, version, model, truncated, altered or over budget."""
 
 
+_KEYS = weakref.WeakKeyDictionary()  # model -> (the versions of its tensors, its key)
+_MODULES = weakref.WeakKeyDictionary()  # model -> (its top-level parts, every module in it): walked once
+
+
+def _tensor_versions(codec) -> tuple:
+    """Changes whenever any tensor of the model does: an optimiser step, a refitted table and
+    load_state_dict all bump a tensor's version, and a replaced tensor or part has a new id."""
+    parts = tuple(map(id, codec.children()))
+    cached = _MODULES.get(codec)
+    if cached is None or cached[0] != parts:
+        cached = _MODULES[codec] = (parts, tuple(codec.modules()))
+    return parts + tuple((id(t), t._version) for m in cached[1]
+                         for t in itertools.chain(m._parameters.values(), m._buffers.values()) if t is not None)
+
+
 def model_key(codec) -> bytes:
-    """The 32-byte key a model checks its files with: its fingerprint, image size and integer tables."""
+    """The 32-byte key a model checks its files with: its fingerprint, image size and integer tables.
+
+    Cached per model until one of its tensors changes: hashing the decoder's weights costs more than
+    coding a one-image file (measured in the benchmark's latency table)."""
+    versions = _tensor_versions(codec)
+    cached = _KEYS.get(codec)
+    if cached is not None and cached[0] == versions:
+        return cached[1]
     freqs = np.ascontiguousarray(codec.entropy_model.check_tables(getattr(codec, "card", {}).get("name", "model")),
                                  dtype="<i8")  # (D, K)
     layout = f"{codec.cfg.image_size}/{freqs.shape[0]}/{freqs.shape[1]}/{codec.fingerprint():04x}".encode()
-    return hashlib.blake2s(layout + freqs.tobytes(), person=b"vqg-key2").digest()
+    key = hashlib.blake2s(layout + freqs.tobytes(), person=b"vqg-key2").digest()
+    _KEYS[codec] = (versions, key)
+    return key
 
 
 def keyed_check(key: bytes, body: bytes, size: int) -> bytes:
@@ -184,15 +210,16 @@ def pack(symbols: np.ndarray, freqs: np.ndarray, key: bytes, sizes=None, names=N
     coded = np.flatnonzero((freqs > 0).sum(axis=1) > 1)  # (Dc,)
     flat = symbols[:, coded].reshape(-1)  # (N * Dc,) image-major
     for start in range(0, len(flat), CHUNK_SYMBOLS):
-        chunk = arithmetic.encode(flat[start:start + CHUNK_SYMBOLS], _chunk_tables(freqs, coded, start, len(flat)))
+        chunk = arithmetic.encode(flat[start:start + CHUNK_SYMBOLS], freqs, rows=_chunk_rows(coded, start, len(flat)))
         out += chunk if start + CHUNK_SYMBOLS >= len(flat) else write_varint(len(chunk)) + chunk
     out += keyed_check(key, bytes(out), CHECK_ONE if count == 1 else CHECK_BATCH)
     return bytes(out)
 
 
-def _chunk_tables(freqs, coded, start: int, n: int) -> np.ndarray:
-    """The tables of flat symbols start.. (one chunk; image-major, Dc coded dims per image) -> (chunk, K)."""
-    return freqs[coded[np.arange(start, min(start + CHUNK_SYMBOLS, n)) % len(coded)]]
+def _chunk_rows(coded, start: int, n: int) -> np.ndarray:
+    """Which table (a row of freqs) codes each flat symbol start.. of one chunk (image-major, Dc coded dims
+    per image) -> (chunk,)."""
+    return coded[np.arange(start, min(start + CHUNK_SYMBOLS, n)) % len(coded)]
 
 
 def _check_name(name: str, raw: bytes, error):
@@ -271,7 +298,7 @@ def unpack_symbols(vqg: VqgFile, freqs: np.ndarray, source: str = "<bytes>") -> 
         for k, start in enumerate(range(0, n, CHUNK_SYMBOLS)):
             length = r.varint(len(vqg.payload)) if k < n_chunks - 1 else len(vqg.payload) - r.pos
             end = min(start + CHUNK_SYMBOLS, n)
-            flat[start:end] = arithmetic.decode(r.take(length), _chunk_tables(freqs, coded, start, n))
+            flat[start:end] = arithmetic.decode(r.take(length), freqs, rows=_chunk_rows(coded, start, n))
     except BitstreamError:
         raise
     except VQAGanError as e:
@@ -309,6 +336,16 @@ def decode_batches(codec, symbols: np.ndarray, batch: int = DECODE_BATCH):
     device = next(codec.parameters()).device
     for start in range(0, len(symbols), batch):
         yield codec.decompress(torch.from_numpy(symbols[start:start + batch]).to(device))
+
+
+def decode_pixels(codec, data: bytes, source: str = "<bytes>", budget: DecodeBudget = DEFAULT_BUDGET):
+    """.vqg bytes -> (8-bit images (N,S,S,3) at the model's size, sizes or None, names or None): what a
+    viewer holds, the fast path (a table lookup at a few bits); `decode_images` rounded, exactly."""
+    vqg, symbols = read_symbols(codec, data, source, budget)
+    device = next(codec.parameters()).device
+    pixels = [codec.decompress_pixels(torch.from_numpy(symbols[start:start + DECODE_BATCH]).to(device))
+              for start in range(0, len(symbols), DECODE_BATCH)]
+    return torch.cat(pixels) if len(pixels) > 1 else pixels[0], vqg.sizes, vqg.names
 
 
 def decode_images(codec, data: bytes, source: str = "<bytes>", budget: DecodeBudget = DEFAULT_BUDGET):

@@ -87,6 +87,13 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(np.rint(pixels).astype(np.uint8).transpose(1, 2, 0))  # dominated decoding many small images
 
 
+def to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Floats in [0, 1] (..., 3) or images (B,3,H,W) -> uint8, rounded half to even as `to_uint8`; images
+    come back channels last, (B,H,W,3), as image libraries hold them."""
+    pixels = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).contiguous() if pixels.dim() == 4 else pixels
+
+
 def png_bytes(x: torch.Tensor) -> bytes:
     """(3, H, W) in [0, 1] -> PNG bytes at its own size."""
     return png_at_size(x, (x.shape[-1], x.shape[-2]))

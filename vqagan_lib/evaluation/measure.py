@@ -1,8 +1,16 @@
 """Measuring a codec: encode its images to real bytes, decode those bytes, judge what comes back.
 
     images --encode_images--> .vqg bytes (one stream; optionally one file per image)
-           --decode_images--> reconstructions --critic, ViLT judge, rule judge--> accuracy
-                                              --against the originals---------> PSNR
+           --decode_pixels--> 8-bit reconstructions --critic, ViLT judge, rule judge--> accuracy
+                                                    --against the originals---------> PSNR
+
+What is timed, and what is not (the benchmark times classical codecs on the same footing):
+  encode: images in memory (N,3,S,S; the benchmark's are 8-bit) -> the stream's bytes in memory, the
+          conversion to floats included;
+  decode: the stream's bytes in memory -> 8-bit images (N,S,S,3) in memory at the model's size, the check,
+          the arithmetic decoder and the lookup or the decoder network included.
+Not timed: reading and writing files, the one-off building of a model's decode table (the first decode
+of a model builds it; `measure_codec` decodes once before the timed run), the judges.
 
 The one owner of that path: the benchmark (notebook 06, the whole test set), the playground (notebook 07,
 a fixed slice) and the notebooks call `measure_codec`, so a rate or an accuracy means the same thing
@@ -17,7 +25,7 @@ from pathlib import Path
 import torch
 
 from vqagan_lib.answerers.vqa_eval import evaluate
-from vqagan_lib.coding.bitstream import decode_images, encode_images
+from vqagan_lib.coding.bitstream import decode_pixels, encode_images
 from vqagan_lib.data.split import VQASplit
 from vqagan_lib.data.pixels import as_float
 from vqagan_lib.evaluation.metrics import psnr
@@ -32,7 +40,7 @@ class Scores:
 
 @dataclass
 class Measurement(Scores):
-    images: torch.Tensor  # (N,3,S,S) float in [0,1], decoded from the stream's bytes only
+    images: torch.Tensor  # (N,3,S,S) float in [0,1], the 8-bit images decoded from the stream's bytes only
     stream_bits: float  # per image, all images in one .vqg (the header paid once)
     file_bits: float | None  # per image, one standalone .vqg each (header paid each time); None when not asked
     encode_per_s: float  # images per second, the stream
@@ -72,12 +80,14 @@ def measure_codec(codec, images: torch.Tensor, split: VQASplit, answerers: dict,
     """
     x = as_float(images)
     n = len(x)
-    stream, t_enc = timer(lambda: encode_images(codec, x))
+    stream, t_enc = timer(lambda: encode_images(codec, as_float(images)))  # as given: 8-bit, or floats
     stream_path = None if scratch is None else Path(scratch) / "stream.vqg"
     stream_bytes = _bytes_of(stream, stream_path)
     data = stream if stream_path is None else stream_path.read_bytes()
-    (decoded, _, _), t_dec = timer(lambda: decode_images(codec, data, str(stream_path or "<stream>")))
-    decoded = decoded.cpu()
+    source = str(stream_path or "<stream>")
+    decode_pixels(codec, data[:], source)  # builds the model's decode table, once per model, before timing
+    (decoded, _, _), t_dec = timer(lambda: decode_pixels(codec, data, source))
+    decoded = as_float(decoded.cpu().permute(0, 3, 1, 2))  # (N,3,S,S) in [0,1]: what the judges read
     file_bits = None
     if files:
         singles = (encode_images(codec, x[i:i + 1]) for i in range(n))

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
+from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.config import from_dict, to_dict
 from vqagan_lib.data.registry import DEFAULT
 from vqagan_lib.errors import VQAGanError
@@ -90,6 +91,11 @@ class Codec(nn.Module):
     def decompress(self, symbols: torch.Tensor) -> torch.Tensor:
         """Symbols (B, D) -> images (B, 3, S, S); depends only on the decoder weights and the symbols."""
         return decode_unique(self.decoder, self.entropy_model.dequantize(symbols))
+
+    @torch.no_grad()
+    def decompress_pixels(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, D) -> 8-bit images (B, S, S, 3): `decompress` rounded, as a PNG or a viewer holds them."""
+        return to_pixels(self.decompress(symbols))
 
     def fingerprint(self) -> int:
         """16-bit hash of what decoding depends on: decoder weights, integer tables, latent layout.

@@ -35,6 +35,7 @@ import math
 import torch
 from torch import nn
 
+from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.categorical_prior import CategoricalPrior
 from vqagan_lib.models.contract import CodecConfig, CodecOutput, decoding_fingerprint
@@ -71,6 +72,7 @@ class DiscreteCodec(nn.Module):
         self.entropy_model = CategoricalPrior((self.answer_alphabet,) + tuple(cfg.geometry_levels))
         self.card: dict = {}
         self._table = None  # (codes, 3, S, S): every code decoded once, built on first use in eval mode
+        self._pixel_table = None  # the same in 8 bits, channels last: (codes, S, S, 3)
 
     @property
     def answer_alphabet(self) -> int:
@@ -91,8 +93,13 @@ class DiscreteCodec(nn.Module):
         """How many distinct codes (so at most how many distinct images) the decoder can be sent."""
         return self.answer_alphabet * math.prod(self.cfg.geometry_levels)
 
+    @property
+    def decodes_by_table(self) -> bool:
+        """Whether decoding is a lookup in a table of every code's image, built once per model."""
+        return self.code_space <= TABLE_LIMIT and not self.training
+
     def train(self, mode: bool = True):
-        self._table = None  # weights may change: the cached renderings would go stale
+        self._table = self._pixel_table = None  # weights may change: the cached renderings would go stale
         return super().train(mode)
 
     def answer_code(self, x: torch.Tensor) -> torch.Tensor:
@@ -171,10 +178,26 @@ class DiscreteCodec(nn.Module):
     @torch.no_grad()
     def decompress(self, symbols: torch.Tensor) -> torch.Tensor:
         """Symbols (B, G) -> images (B, 3, S, S); a table lookup when the code space is small."""
-        if self.code_space <= TABLE_LIMIT and not self.training:
-            return self.render_table()[self.joint_index(symbols)]
+        if self.decodes_by_table:
+            return torch.index_select(self.render_table(), 0, self.joint_index(symbols))
         unique, inverse = torch.unique(symbols, dim=0, return_inverse=True)
         return self.decoder(self.code_of(unique))[inverse]
+
+    @torch.no_grad()
+    def decompress_pixels(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, G) -> 8-bit images (B, S, S, 3): `decompress` rounded, as a PNG or a viewer holds them.
+
+        A small code space is one 8-bit table built once per model, so decoding is the lookup alone;
+        otherwise each distinct code is drawn once (the layered decoder straight to 8 bits).
+        """
+        if self.decodes_by_table:
+            if self._pixel_table is None:
+                self._pixel_table = to_pixels(self.render_table())
+            return torch.index_select(self._pixel_table, 0, self.joint_index(symbols))  # a row copy each: [] is 30x slower
+        unique, inverse = torch.unique(symbols, dim=0, return_inverse=True)
+        code = self.code_of(unique)
+        drawn = self.decoder.draw(code) if isinstance(self.decoder, LayeredDecoder) else to_pixels(self.decoder(code))
+        return torch.index_select(drawn, 0, inverse)
 
     def fingerprint(self) -> int:
         """16-bit hash of what decoding depends on: decoder weights, integer tables, code layout."""

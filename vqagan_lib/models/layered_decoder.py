@@ -5,6 +5,7 @@ Introduced in notebooks/05_combined_training.ipynb.
 import torch
 from torch import nn
 
+from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.models.networks import group_norm
 
 
@@ -59,10 +60,9 @@ class LayeredDecoder(nn.Module):
         radius = torch.sqrt(ramp[:, None] ** 2 + ramp[None, :] ** 2)
         self.register_buffer("mask_start", 4.0 * (0.8 - radius), persistent=False)  # (T, T) logits
 
-    def render(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> mask (B,1,T,T) in [0,1], colour (B,3), box (B,4) as (cx, cy, half width, half height) in
-        [-1,1] image units, background (B,3)."""
-        a, g = code[:, :self.answer_dim], code[:, self.answer_dim:]
+    def appearance(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Answer code (B, D_a) -> what it alone decides: mask (B,1,T,T) in [0,1], colour (B,3), and the
+        default layout p(a) (B,7) that the geometry digits move."""
         logits = self.sprite(a) + self.mask_start  # (B, 1, T, T)
         if self.training:
             # Logistic noise on the mask's logits (a binary-concrete relaxation): a half-transparent pixel
@@ -73,22 +73,44 @@ class LayeredDecoder(nn.Module):
         # A fixed 3x3 box filter: a speck of one sprite pixel costs the pixel loss almost nothing, but drawn
         # hard it juts out of a rectangle's side and a reader takes the shape for a circle.
         mask = nn.functional.avg_pool2d(torch.sigmoid(logits), 3, stride=1, padding=1, count_include_pad=True)
-        layout = self.layout(a)  # (B, 7)
+        return mask, torch.sigmoid(self.colour(a)), self.layout(a)
+
+    def box_of(self, layout: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Default layout (B,7) moved by the geometry code g (B, D_g) -> box (B,4) as (cx, cy, half width,
+        half height) in [-1,1] image units, and background (B,3)."""
         layout = torch.cat([layout[:, :self.geometry_dim] + self.digit_scale * g, layout[:, self.geometry_dim:]], 1)
         x, y, size, aspect = layout[:, 0], layout[:, 1], layout[:, 2], layout[:, 3]
         half = 0.3 * torch.exp(torch.stack([size + aspect, size - aspect], 1)).clamp(max=4.0)
         box = torch.cat([torch.stack([x, y], 1), half.clamp(min=1e-2)], 1)
         background = torch.sigmoid(layout[:, 4:] + 3.0)  # starts light, as most backgrounds are
-        return mask, torch.sigmoid(self.colour(a)), box, background
+        return box, background
+
+    def render(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> mask (B,1,T,T) in [0,1], colour (B,3), box (B,4) as (cx, cy, half width, half height) in
+        [-1,1] image units, background (B,3)."""
+        mask, colour, layout = self.appearance(code[:, :self.answer_dim])
+        return (mask, colour) + self.box_of(layout, code[:, self.answer_dim:])
+
+    def placement(self, box: torch.Tensor) -> torch.Tensor:
+        """Box (B,4) -> where each output pixel reads the sprite, (B,S,S,2) in sprite coordinates [-1,1].
+
+        The box only scales and moves (no rotation), so each column's x and each row's y are computed once
+        and broadcast: what affine_grid would give for theta [[1/w, 0, -cx/w], [0, 1/h, -cy/h]], without
+        its per-pixel matrix product, which was the largest single cost of decoding a batch.
+        """
+        s = self.image_size
+        steps = torch.linspace(-1, 1, s, device=box.device, dtype=box.dtype) * (s - 1) / s  # pixel centres, as affine_grid
+        gx = steps[None, :] * (1 / box[:, 2:3]) + (-box[:, 0:1] / box[:, 2:3])  # (B,S): sprite x of each column
+        gy = steps[None, :] * (1 / box[:, 3:4]) + (-box[:, 1:2] / box[:, 3:4])  # (B,S): sprite y of each row
+        return torch.stack([gx[:, None, :].expand(-1, s, -1), gy[:, :, None].expand(-1, -1, s)], dim=3)
+
+    def placed_mask(self, mask: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+        """The sprite warped into its box: (B,1,S,S) in [0,1]."""
+        return nn.functional.grid_sample(mask, self.placement(box), padding_mode="zeros", align_corners=False)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         mask, colour, box, background = self.render(code)
-        b, s = len(code), self.image_size
-        theta = torch.zeros(b, 2, 3, device=code.device, dtype=code.dtype)  # image coords -> sprite coords
-        theta[:, 0, 0], theta[:, 1, 1] = 1 / box[:, 2], 1 / box[:, 3]
-        theta[:, 0, 2], theta[:, 1, 2] = -box[:, 0] / box[:, 2], -box[:, 1] / box[:, 3]
-        grid = nn.functional.affine_grid(theta, [b, 1, s, s], align_corners=False)
-        placed = nn.functional.grid_sample(mask, grid, padding_mode="zeros", align_corners=False)  # (B,1,S,S)
+        placed = self.placed_mask(mask, box)  # (B,1,S,S)
         if not self.training:
             # Decoding draws hard edges, as easy-VQA does (no anti-aliasing): a soft edge is a hedge that a
             # reader takes for a rounded corner. Training keeps the mask soft, so that every pixel of the
@@ -96,3 +118,21 @@ class LayeredDecoder(nn.Module):
             placed = (placed > 0.5).to(placed.dtype)
         fill = colour[:, :, None, None]
         return background[:, :, None, None] * (1 - placed) + fill * placed  # (B, 3, S, S) in [0, 1]
+
+    @torch.no_grad()
+    def draw(self, code: torch.Tensor) -> torch.Tensor:
+        """Decoding straight to 8-bit pixels: code (B, D_a + D_g) -> (B,S,S,3) uint8, eval mode only.
+
+        The same picture as `forward` in eval mode, rounded to 8 bits (tested equal), made cheaper: the
+        sprite and its colour depend on the answer code alone, so they are drawn once per distinct answer
+        code of the batch; every pixel is then either the sprite's colour or the background's, picked in
+        8 bits instead of blended in floats.
+        """
+        if self.training:
+            raise RuntimeError("draw() decodes; call eval() first")
+        answers, which = torch.unique(code[:, :self.answer_dim], dim=0, return_inverse=True)  # (U, D_a), (B,)
+        mask, colour, layout = self.appearance(answers)
+        box, background = self.box_of(layout[which], code[:, self.answer_dim:])
+        placed = (self.placed_mask(mask[which], box) > 0.5).to(torch.uint8).permute(0, 2, 3, 1)  # (B,S,S,1) 0 or 1
+        fill, back = to_pixels(colour)[which][:, None, None, :], to_pixels(background)[:, None, None, :]  # (B,1,1,3)
+        return placed * fill + (1 - placed) * back  # (B,S,S,3): one term is 0, so nothing wraps; 2x torch.where's speed

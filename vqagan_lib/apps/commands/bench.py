@@ -14,17 +14,17 @@ from vqagan_lib.runtime import CHECKPOINT_DIR, is_quick, work_dir
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("benchmark", help="measure every codec on a dataset's test set: bits on disk, judged accuracy, PSNR, speed")
+    p = subparsers.add_parser("benchmark")
     _add_common(p)
     p.add_argument("--update-readme", action="store_true", help="rewrite README.md's results section from this run")
     p.add_argument("--update-cards", action="store_true", help="write this run's numbers into the shipped codecs' cards")
     p.add_argument("--from-json", default=None, metavar="RESULTS_JSON",
                    help="measure nothing: re-render results.md (and, with --update-readme, the README) from a saved run")
     p.set_defaults(handler=run_benchmark_command)
-    d = subparsers.add_parser("demo", help="compress the test set at every shipped rate point, decode, judge, report (make demo)")
+    d = subparsers.add_parser("demo")
     _add_common(d)
     d.set_defaults(handler=run_demo)
-    b = subparsers.add_parser("decode-budget", help="time `decompress` and its peak memory on the default budget's worst files")
+    b = subparsers.add_parser("decode-budget")
     b.add_argument("--model", default=decode_budget.DEFAULT_MODEL, help=f"codec to measure (default {decode_budget.DEFAULT_MODEL})")
     b.add_argument("--update-readme", action="store_true", help="rewrite README.md's decode-budget sentences from this run")
     b.set_defaults(handler=run_decode_budget)

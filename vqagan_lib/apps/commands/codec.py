@@ -17,7 +17,6 @@ Rates printed here are the file's size in bytes x 8, header included.
 
 Introduced in notebooks/02_codec.ipynb.
 """
-import json
 import os
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from vqagan_lib.coding.bitstream import (DEFAULT_BUDGET, MAX_FILE_BYTES, MAX_NAM
 from vqagan_lib.coding.images import load_image, png_at_size
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.fileio import (atomic_write_bytes, output_file, output_folder, publish, read_regular, same_file,
-                               shown, staged_folder)
+                               json_text, shown, staged_folder)
 from vqagan_lib.models.codec import load_codec, training_stage
 
 
@@ -49,14 +48,14 @@ def _add_budget(p) -> None:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("compress", help="compress images into one .vqg file")
+    p = subparsers.add_parser("compress")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files (any size or mode)")
     p.add_argument("--model", required=True, help="shipped codec name or path to a codec checkpoint")
     p.add_argument("-o", "--output", required=True, metavar="OUT.vqg")
     p.add_argument("--keep-names", action="store_true", help="store the file names (costs their bytes)")
     p.set_defaults(handler=run_compress)
 
-    p = subparsers.add_parser("decompress", help="decode a .vqg file into PNGs")
+    p = subparsers.add_parser("decompress")
     p.add_argument("input", metavar="IN.vqg")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR")
     p.add_argument("--model", default=None, help="codec to decode with (default: the shipped one whose key checks out)")
@@ -64,13 +63,13 @@ def register(subparsers) -> None:
     _add_budget(p)
     p.set_defaults(handler=run_decompress)
 
-    p = subparsers.add_parser("info", help="check a .vqg file and describe it: model, image count, bytes, bits per image")
+    p = subparsers.add_parser("info")
     p.add_argument("input", metavar="IN.vqg")
     p.add_argument("--model", default=None, help="codec to check with (default: the shipped one whose key checks out)")
     _add_budget(p)
     p.set_defaults(handler=run_info)
 
-    p = subparsers.add_parser("models", help="list the shipped checkpoints with their measured rate and accuracy")
+    p = subparsers.add_parser("models")
     p.add_argument("--json", action="store_true", help="machine-readable list")
     p.set_defaults(handler=run_models)
 
@@ -228,7 +227,7 @@ def run_models(args) -> int:
                      "fingerprint": card.get("fingerprint"), "rate": rate, "accuracy": accuracy,
                      "metrics": card.get("metrics") or {}})
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json_text(rows))  # strict JSON: a number not measured is null, never NaN
         return 0
     if not rows:
         print("no shipped checkpoints")

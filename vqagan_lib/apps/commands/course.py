@@ -5,7 +5,7 @@ from vqagan_lib.runtime import work_dir
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("course-times", help="print the course map with each notebook's stored run time (from its metadata)")
+    p = subparsers.add_parser("course-times")
     p.add_argument("--update-readme", action="store_true", help="rewrite the README's course block with these times")
     p.set_defaults(handler=run_course_times)
 

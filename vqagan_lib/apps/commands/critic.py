@@ -22,19 +22,15 @@ from vqagan_lib.runtime import CHECKPOINT_DIR, machine_description
 
 
 def register(subparsers) -> None:
-    trainers = (
-        ("train-critic", "train the frozen CNN VQA critic of a dataset (--data.name; CPU minutes)", run_train_critic),
-        ("train-judge", "train the tiny ViLT judge from scratch (never used in training losses)", run_train_judge),
-    )
-    for command, help_text, handler in trainers:
-        p = subparsers.add_parser(command, help=help_text)
+    for command, handler in (("train-critic", run_train_critic), ("train-judge", run_train_judge)):
+        p = subparsers.add_parser(command)
         p.add_argument("--out", default=None, help="checkpoint path without suffix (default: the dataset's shipped one)")
         p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's)")
         p.add_argument("--epochs", type=int, default=None, help="passes over the training images")
         p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (small models: more mostly adds overhead)")
         p.set_defaults(handler=handler, accepts_overrides=True)
 
-    p = subparsers.add_parser("evaluate-answerers", help="accuracy of critic, ViLT judge and rule judge on original images")
+    p = subparsers.add_parser("evaluate-answerers")
     p.add_argument("--data.name", dest="data_name", default=DEFAULT, choices=dataset_names(), help="the dataset whose originals are asked")
     p.add_argument("--critic", default=None, help="critic: shipped name, checkpoint path or vilt:/local/dir (default: the dataset's)")
     p.add_argument("--judge", default=None, help="ViLT judge: shipped name or checkpoint path (default: the dataset's)")

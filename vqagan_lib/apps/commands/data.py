@@ -6,7 +6,7 @@ from vqagan_lib.data.registry import DEFAULT, dataset_names, get_dataset
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("data-tour", help="print a dataset's facts: sizes, answers, the zero-bit floor, the information limit")
+    p = subparsers.add_parser("data-tour")
     p.add_argument("--data.name", dest="data_name", default=DEFAULT, choices=dataset_names(), help=f"the dataset (default {DEFAULT})")
     p.set_defaults(handler=run_data_tour)
 

@@ -6,7 +6,7 @@ from vqagan_lib.training.ladder import LADDER, train_point
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train-ladder", help="train shipped rate points / ablations (see vqagan_lib/training/ladder.py)")
+    p = subparsers.add_parser("train-ladder")
     p.add_argument("names", nargs="+", choices=list(LADDER) + ["all"], metavar="NAME",
                    help=f"one of: {', '.join(LADDER)}, or 'all'")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")

@@ -16,7 +16,7 @@ from vqagan_lib.training.engine import TrainConfig, resume, train
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a codec (optionally as a VAE-GAN, optionally with the VQA critic)",
+    p = subparsers.add_parser("train",
                               description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (nested like the dataclasses)")
     p.add_argument("--name", help="run name: outputs go to runs/NAME")

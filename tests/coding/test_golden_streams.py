@@ -1,0 +1,34 @@
+"""Speed work must not change what a codec writes or draws: every shipped codec against its golden files.
+
+The golden files (tests/coding/golden/, written by make_golden_streams.py before the speed work) hold each
+codec's stream of its dataset's first test images and the pixels that stream decoded to.
+"""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from make_golden_streams import GOLDEN, shipped_codecs, strip, first_test_images
+from vqagan_lib.coding.bitstream import decode_images, decode_pixels, encode_images
+from vqagan_lib.coding.images import to_pixels
+from vqagan_lib.models.codec import load_codec
+
+CARDS = shipped_codecs()
+
+
+def test_every_shipped_codec_has_golden_files():
+    assert CARDS and all((GOLDEN / f"{c['name']}.vqg").exists() and (GOLDEN / f"{c['name']}.png").exists()
+                         for c in CARDS)
+
+
+@pytest.mark.parametrize("card", CARDS, ids=[c["name"] for c in CARDS])
+def test_stream_bytes_and_pixels_are_unchanged(card):
+    codec = load_codec(card["name"])
+    golden = (GOLDEN / f"{card['name']}.vqg").read_bytes()
+    assert encode_images(codec, first_test_images(card)) == golden
+    decoded, _, _ = decode_images(codec, golden)
+    want = np.asarray(Image.open(GOLDEN / f"{card['name']}.png")).astype(int)
+    diff = np.abs(strip(decoded).astype(int) - want)
+    assert diff.max() <= 1  # float rounding may move a pixel by one level of 255, never more
+    pixels, _, _ = decode_pixels(codec, golden)  # the fast path: the same pixels exactly
+    assert torch.equal(pixels, to_pixels(decoded))

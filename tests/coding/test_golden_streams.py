@@ -32,3 +32,14 @@ def test_stream_bytes_and_pixels_are_unchanged(card):
     assert diff.max() <= 1  # float rounding may move a pixel by one level of 255, never more
     pixels, _, _ = decode_pixels(codec, golden)  # the fast path: the same pixels exactly
     assert torch.equal(pixels, to_pixels(decoded))
+
+
+@pytest.mark.parametrize("card", [c for c in CARDS if c["kind"] == "fsq"], ids=lambda c: c["name"])
+def test_a_shipped_decode_table_is_the_decoder_network_on_every_entry(card):
+    codec = load_codec(card["name"])
+    if not codec.decodes_by_table:
+        pytest.skip(f"{card['name']} has {codec.code_space:,} codes: decoded by the network, no table")
+    every = codec.all_symbols()  # (code_space, G)
+    with torch.no_grad():
+        drawn = torch.cat([to_pixels(codec.decoder(codec.code_of(chunk))) for chunk in every.split(512)])
+    assert torch.equal(codec.decompress_pixels(every), drawn)

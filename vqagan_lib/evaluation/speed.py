@@ -72,7 +72,8 @@ def speed_table(results) -> str:
                  ("encode_p50_ms", "encode_p95_ms", "decode_p50_ms", "decode_p95_ms")]
         how = "libwebp" if r is webp else ("table" if r.table_decoded else "network")
         rows.append(f"| {r.name} | {how} | {_ratio(r.encode_per_s, webp.encode_per_s):.2f}x "
-                    f"| {_ratio(r.decode_per_s, webp.decode_per_s):.2f}x | {cells[0]} / {cells[1]} | {cells[2]} / {cells[3]} |")
+                    f"| {_ratio(r.decode_per_s, webp.decode_per_s):.2f}x "
+                    f"| {cells[0]} / {cells[1]} | {cells[2]} / {cells[3]} |")
     return "\n".join(rows)
 
 

@@ -41,7 +41,7 @@ from vqagan_lib.models.categorical_prior import CategoricalPrior
 from vqagan_lib.models.contract import CodecConfig, CodecOutput, decoding_fingerprint
 from vqagan_lib.models.fsq import FSQ
 from vqagan_lib.models.layered_decoder import LayeredDecoder
-from vqagan_lib.models.networks import Decoder, Encoder
+from vqagan_lib.models.networks import Decoder, Encoder, centred
 
 TABLE_LIMIT = 4096  # at most this many codes: decode by table lookup (4096 images of 64x64 floats: 200 MB at most)
 
@@ -108,10 +108,11 @@ class DiscreteCodec(nn.Module):
 
     def code(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B,3,S,S) -> the whole code (B, d_a + d_g) the decoder sees."""
-        a = self.answer_code(x)
         if self.geometry_fsq is None:
-            return a
-        return torch.cat([a, self.geometry_fsq(self.geometry_encoder(x))], dim=1)
+            return self.answer_code(x)
+        c = centred(x)  # one pass over the pixels for both encoders
+        return torch.cat([self.answer_fsq(self.answer_encoder.from_centred(c)),
+                          self.geometry_fsq(self.geometry_encoder.from_centred(c))], dim=1)
 
     def symbols_of(self, code: torch.Tensor) -> torch.Tensor:
         """Code (B, d_a + d_g) -> symbols (B, 1 + d_g): the answer symbol, then each geometry digit."""
@@ -193,7 +194,8 @@ class DiscreteCodec(nn.Module):
         if self.decodes_by_table:
             if self._pixel_table is None:
                 self._pixel_table = to_pixels(self.render_table())
-            return torch.index_select(self._pixel_table, 0, self.joint_index(symbols))  # a row copy each: [] is 30x slower
+            # index_select copies one row an image, where [] gathers element by element
+            return torch.index_select(self._pixel_table, 0, self.joint_index(symbols))
         unique, inverse = torch.unique(symbols, dim=0, return_inverse=True)
         code = self.code_of(unique)
         drawn = self.decoder.draw(code) if isinstance(self.decoder, LayeredDecoder) else to_pixels(self.decoder(code))

@@ -99,7 +99,8 @@ class LayeredDecoder(nn.Module):
         its per-pixel matrix product, which was the largest single cost of decoding a batch.
         """
         s = self.image_size
-        steps = torch.linspace(-1, 1, s, device=box.device, dtype=box.dtype) * (s - 1) / s  # pixel centres, as affine_grid
+        # pixel centres, computed as affine_grid computes them
+        steps = torch.linspace(-1, 1, s, device=box.device, dtype=box.dtype) * (s - 1) / s
         gx = steps[None, :] * (1 / box[:, 2:3]) + (-box[:, 0:1] / box[:, 2:3])  # (B,S): sprite x of each column
         gy = steps[None, :] * (1 / box[:, 3:4]) + (-box[:, 1:2] / box[:, 3:4])  # (B,S): sprite y of each row
         return torch.stack([gx[:, None, :].expand(-1, s, -1), gy[:, :, None].expand(-1, -1, s)], dim=3)
@@ -133,6 +134,8 @@ class LayeredDecoder(nn.Module):
         answers, which = torch.unique(code[:, :self.answer_dim], dim=0, return_inverse=True)  # (U, D_a), (B,)
         mask, colour, layout = self.appearance(answers)
         box, background = self.box_of(layout[which], code[:, self.answer_dim:])
-        placed = (self.placed_mask(mask[which], box) > 0.5).to(torch.uint8).permute(0, 2, 3, 1)  # (B,S,S,1) 0 or 1
-        fill, back = to_pixels(colour)[which][:, None, None, :], to_pixels(background)[:, None, None, :]  # (B,1,1,3)
-        return placed * fill + (1 - placed) * back  # (B,S,S,3): one term is 0, so nothing wraps; 2x torch.where's speed
+        placed = (self.placed_mask(mask[which], box) > 0.5).to(torch.uint8).permute(0, 2, 3, 1)  # (B,S,S,1): 0 or 1
+        fill = to_pixels(colour)[which][:, None, None, :]  # (B,1,1,3)
+        back = to_pixels(background)[:, None, None, :]
+        # One of the two terms is 0, so nothing wraps; cheaper than torch.where's broadcast.
+        return placed * fill + (1 - placed) * back  # (B,S,S,3)

@@ -46,8 +46,17 @@ class Encoder(nn.Module):
         self.head = nn.Linear(c_in * 16, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.convs(x * 2 - 1)  # (B, C, 4, 4); centred input trains faster
+        return self.from_centred(centred(x))
+
+    def from_centred(self, c: torch.Tensor) -> torch.Tensor:
+        """The same, from `centred(x)`: encoders that read one image share that pass over its pixels."""
+        h = self.convs(c)  # (B, C, 4, 4)
         return self.head(h.flatten(1))  # (B, out_dim)
+
+
+def centred(x: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0,1] -> [-1,1], what an encoder's first conv reads: centred input trains faster."""
+    return x * 2 - 1
 
 
 class Decoder(nn.Module):

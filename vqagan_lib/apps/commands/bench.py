@@ -5,8 +5,8 @@ from pathlib import Path
 
 from vqagan_lib.data.registry import DEFAULT, DataChoice, dataset_names
 from vqagan_lib.errors import VQAGanError
-from vqagan_lib.evaluation import decode_budget
-from vqagan_lib.evaluation.benchmark import BenchmarkConfig, rerender, run_benchmark, shipped_ladder
+from vqagan_lib.evaluation import decode_budget, speed
+from vqagan_lib.evaluation.benchmark import BenchmarkConfig, rerender, run_benchmark, shipped_ladder, target_lines
 from vqagan_lib.evaluation.report import split_at_markers, update_readme
 from vqagan_lib.fileio import atomic_write_text
 from vqagan_lib.runtime import CHECKPOINT_DIR, is_quick, work_dir
@@ -60,9 +60,18 @@ def run_benchmark_command(args) -> int:
 
     default_out = "reports" if args.update_readme else "runs/benchmark"
     out = run_benchmark(_config(args, default_out, update_readme=args.update_readme, update_cards=args.update_cards))
-    print(out["markdown"].split("\n\n")[1])
+    _print_summary(out, args.data_name)
     print(f"\nwrote {out['out_dir']}/results.md, results.json, rate_accuracy.png, grid.png")
     return 0
+
+
+def _print_summary(out: dict, dataset: str) -> None:
+    """The results table, the speed ratios against WebP q0, and every target met or missed."""
+    print(out["markdown"].split("\n\n")[1])
+    speeds = speed.speed_table(out["results"])
+    if speeds:
+        print(f"\n{speeds}")
+    print("\n" + "\n".join(target_lines(out["results"], dataset)))
 
 
 def run_demo(args) -> int:
@@ -72,7 +81,7 @@ def run_demo(args) -> int:
     # The demo keeps WebP q0 as the one classical reference: the full set (AVIF and JPEG XL are slow
     # encoders) is `benchmark`'s job, and the demo should finish in a few minutes on a CPU.
     out = run_benchmark(_config(args, "runs/demo", classical_names=("WebP q0",)))
-    print(out["markdown"].split("\n\n")[1])
+    _print_summary(out, args.data_name)
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; report in {out['out_dir']}/")
     return 0
 

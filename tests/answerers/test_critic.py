@@ -117,7 +117,7 @@ def test_warmup_asks_only_its_group_and_an_unknown_group_is_one_clear_error():
 
 
 def test_the_warm_up_is_a_learning_rate_cycle_of_its_own():
-    from vqagan_lib.answerers.critic import one_cycle, second_cycle
+    from vqagan_lib.answerers.critic import lr_cycle, one_cycle
 
     cfg = CriticConfig(lr=1e-2, epochs=1)
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
@@ -128,7 +128,7 @@ def test_the_warm_up_is_a_learning_rate_cycle_of_its_own():
         sched.step()
         rates.append(opt.param_groups[0]["lr"])
         if step == 40:
-            sched = second_cycle(opt, cfg, total - step)
+            sched = lr_cycle(opt, cfg, total - step)
     assert total == 100 and max(rates[:39]) == pytest.approx(cfg.lr, rel=0.05)
     assert rates[38] < cfg.lr / 100  # annealed by the warm-up's end
     assert max(rates[40:]) == pytest.approx(cfg.lr, rel=0.05) and rates[-1] < cfg.lr / 100  # a second cycle

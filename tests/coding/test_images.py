@@ -69,3 +69,12 @@ def test_save_png_round_trips_and_leaves_no_temporary_files(tmp_path):
     y, size = load_image(tmp_path / "out.png", image_size=8)
     assert size == (8, 8) and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
     assert np.array_equal(images.to_uint8(y), images.to_uint8(x))
+
+
+def test_png_at_size_takes_floats_or_8_bit_pixels_alike():
+    from vqagan_lib.coding.images import png_at_size, to_pixels
+
+    x = torch.rand(1, 3, 16, 16)
+    pixels = to_pixels(x)[0]  # (16, 16, 3) uint8
+    for size in ((16, 16), (40, 24)):
+        assert png_at_size(pixels, size) == png_at_size(x[0], size)

@@ -104,3 +104,17 @@ def test_targets_and_rerender_come_from_the_saved_measurements(tmp_path):
     text = rerender(saved, update_readme=False)
     assert "| ours-good |" in text and "on 3 easy-VQA test images" in text and "Targets" in text
     assert "| ours-good | table | 1.50x | 5.33x |" in text  # the speed table, read back from the saved run
+
+
+def test_a_saved_result_reads_back_with_nan_where_null_was_written(tmp_path):
+    from dataclasses import asdict
+
+    from vqagan_lib.evaluation.report import write_json
+
+    floor = CodecResult("floor", "floor", "q", 0.0, 0.0, 0.67, 0.67, math.nan, math.nan, math.nan, math.nan, math.nan,
+                        per_type={"all": 0.67, "shape": math.nan})
+    write_json([floor], tmp_path / "results.json", {})
+    back = CodecResult.from_json(json.loads((tmp_path / "results.json").read_text())["results"][0])
+    assert math.isnan(back.critic) and math.isnan(back.audit) and math.isnan(back.per_type["shape"])
+    assert {k: v for k, v in asdict(back).items() if v == v and k != "per_type"} == \
+        {k: v for k, v in asdict(floor).items() if v == v and k != "per_type"}

@@ -170,15 +170,15 @@ def load_critic(spec: str = "critic-easyvqa", vocab: Vocabulary | None = None) -
 def one_cycle(opt, cfg, n_images: int, batch: int, warmup_steps: int = 0):
     """(total steps, one-cycle LR schedule) for `cfg.epochs` passes over n_images, capped by cfg.max_steps.
 
-    With `warmup_steps`, the schedule is returned for those steps alone; `second_cycle` gives the rest its own."""
+    With `warmup_steps`, the schedule is returned for those steps alone; `lr_cycle` gives the rest its own."""
     steps_per_epoch = -(-n_images // batch)
     total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    first = min(warmup_steps, total) if warmup_steps else total
-    return total, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(first, 1), pct_start=0.1)
+    return total, lr_cycle(opt, cfg, min(warmup_steps, total) if warmup_steps else total)
 
 
-def second_cycle(opt, cfg, steps: int):
-    """The one-cycle schedule of the steps after a warm-up (see CriticConfig.warmup_steps)."""
+def lr_cycle(opt, cfg, steps: int):
+    """A one-cycle schedule over `steps` (rising for a tenth of them, then annealed to ~0); after a warm-up,
+    the schedule of the steps that follow it (see CriticConfig.warmup_steps)."""
     return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.1)
 
 
@@ -246,7 +246,7 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
             sched.step()
             step += 1
             if step == cfg.warmup_steps < total:
-                sched = second_cycle(opt, cfg, total - step)
+                sched = lr_cycle(opt, cfg, total - step)
             if log and (step % log_every == 0 or step == total):
                 acc = (logits.argmax(1) == answers[picked]).float().mean()
                 log(f"step {step}/{total}  loss {loss.item():.4f}  batch acc {acc:.3f}  {time.time() - start:.0f}s")

@@ -331,21 +331,20 @@ def read_symbols(codec, data, source: str = "<bytes>", budget: DecodeBudget = DE
     return vqg, unpack_symbols(vqg, codec.entropy_model.check_tables(source), source)
 
 
-def decode_batches(codec, symbols: np.ndarray, batch: int = DECODE_BATCH):
-    """Symbols (N, D) -> images (B, 3, S, S) float in [0, 1], `batch` at a time."""
+def decode_batches(codec, symbols: np.ndarray, batch: int = DECODE_BATCH, pixels: bool = False):
+    """Symbols (N, D) -> images (B, 3, S, S) float in [0, 1], `batch` at a time; with `pixels`, the same
+    rounded to 8 bits, (B, S, S, 3) uint8, by the codec's fast path (`decompress_pixels`)."""
     device = next(codec.parameters()).device
+    draw = codec.decompress_pixels if pixels else codec.decompress
     for start in range(0, len(symbols), batch):
-        yield codec.decompress(torch.from_numpy(symbols[start:start + batch]).to(device))
+        yield draw(torch.from_numpy(symbols[start:start + batch]).to(device))
 
 
 def decode_pixels(codec, data: bytes, source: str = "<bytes>", budget: DecodeBudget = DEFAULT_BUDGET):
     """.vqg bytes -> (8-bit images (N,S,S,3) at the model's size, sizes or None, names or None): what a
     viewer holds, the fast path (a table lookup at a few bits); `decode_images` rounded, exactly."""
     vqg, symbols = read_symbols(codec, data, source, budget)
-    device = next(codec.parameters()).device
-    pixels = [codec.decompress_pixels(torch.from_numpy(symbols[start:start + DECODE_BATCH]).to(device))
-              for start in range(0, len(symbols), DECODE_BATCH)]
-    return torch.cat(pixels) if len(pixels) > 1 else pixels[0], vqg.sizes, vqg.names
+    return torch.cat(list(decode_batches(codec, symbols, pixels=True))), vqg.sizes, vqg.names
 
 
 def decode_images(codec, data: bytes, source: str = "<bytes>", budget: DecodeBudget = DEFAULT_BUDGET):

@@ -100,8 +100,9 @@ def png_bytes(x: torch.Tensor) -> bytes:
 
 
 def png_at_size(x: torch.Tensor, size_wh: tuple[int, int]) -> bytes:
-    """(3, S, S) in [0, 1] -> PNG bytes at (w, h), bilinear (antialiased when shrinking), in 8 bits."""
-    img = Image.fromarray(to_uint8(x))
+    """(3, S, S) in [0, 1], or 8-bit pixels (S, S, 3), -> PNG bytes at (w, h), bilinear (antialiased when
+    shrinking), in 8 bits."""
+    img = Image.fromarray(x.cpu().numpy() if x.dtype == torch.uint8 else to_uint8(x))
     if img.size != tuple(size_wh):
         img = img.resize(tuple(size_wh), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()

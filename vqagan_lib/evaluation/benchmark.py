@@ -41,7 +41,6 @@ from vqagan_lib.runtime import progress_bar as tqdm  # plain text when a noteboo
 from vqagan_lib.runtime import work_dir
 
 ROLES = ("ours", "ablation")  # a shipped codec's card["ladder"]["role"]
-SPEED_REFERENCE = "WebP q0"  # the classical codec our speed is measured against (evaluation/speed.py)
 
 
 @dataclass
@@ -174,7 +173,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
             if kind == "classical":
                 rec = run_classical(spec, x, scratch)
                 result = score(name, kind, setting, rec, x, split, answerers, masks)
-                if name == SPEED_REFERENCE:
+                if name == speed.SPEED_REFERENCE:
                     result = dataclasses.replace(result, latency=classical_latency(spec, x))
             else:
                 codec = load_codec(name)
@@ -186,7 +185,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
                                              table_decoded=bool(getattr(codec, "decodes_by_table", False)),
                                              latency=our_latency(codec, split.images))
             results.append(result)
-            if kind != "classical" or name == SPEED_REFERENCE:
+            if kind != "classical" or name == speed.SPEED_REFERENCE:
                 grid[name] = rec.images[: cfg.grid_images]
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
@@ -294,7 +293,7 @@ def target_lines(results: list[CodecResult], dataset: str = DEFAULT) -> list[str
             lines.append(f"- every used code drawn as intended (exhaustive audit >= 99%): {verdict} "
                          f"(lowest: {low.name}, {low.audit:.1%}).")
     lines += speed.speed_lines(results)
-    webp = next((r for r in results if r.name == SPEED_REFERENCE), None)
+    webp = next((r for r in results if r.name == speed.SPEED_REFERENCE), None)
     if dataset != DEFAULT and webp is not None:
         lines.append(webp_line(ours, webp))
     return lines

@@ -85,7 +85,7 @@ def measure_codec(codec, images: torch.Tensor, split: VQASplit, answerers: dict,
     stream_bytes = _bytes_of(stream, stream_path)
     data = stream if stream_path is None else stream_path.read_bytes()
     source = str(stream_path or "<stream>")
-    decode_pixels(codec, data[:], source)  # builds the model's decode table, once per model, before timing
+    decode_pixels(codec, data, source)  # builds the model's decode table, once per model, before timing
     (decoded, _, _), t_dec = timer(lambda: decode_pixels(codec, data, source))
     decoded = as_float(decoded.cpu().permute(0, 3, 1, 2))  # (N,3,S,S) in [0,1]: what the judges read
     file_bits = None

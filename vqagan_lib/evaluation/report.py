@@ -43,7 +43,11 @@ class CodecResult:
     @classmethod
     def from_json(cls, record: dict) -> "CodecResult":
         """A record of results.json, where a number not measured was written as null: NaN again."""
-        return cls(**{k: float("nan") if v is None else v for k, v in record.items()})
+        def restored(value):
+            if isinstance(value, dict):
+                return {k: restored(v) for k, v in value.items()}
+            return float("nan") if value is None else value
+        return cls(**restored(record))
 
 
 def _fmt(value: float, spec: str) -> str:

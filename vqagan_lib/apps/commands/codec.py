@@ -180,9 +180,9 @@ def run_decompress(args) -> int:
     _, symbols = read_symbols(codec, vqg, source, budget)
     with staged_folder(out_dir) as staging:
         done = 0
-        for images in decode_batches(codec, symbols):  # memory follows the batch, not the file
-            for x in images:
-                size = vqg.sizes[done] if vqg.sizes else (x.shape[-1], x.shape[-2])
+        for images in decode_batches(codec, symbols, pixels=True):  # memory follows the batch, not the file
+            for x in images:  # (S, S, 3) uint8
+                size = vqg.sizes[done] if vqg.sizes else (x.shape[1], x.shape[0])
                 (staging / files[done]).write_bytes(png_at_size(x, size))
                 done += 1
         publish(staging, out_dir, files, replace=args.force)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from vqagan_lib.answerers.critic import Critic, CriticConfig, freeze, load_critic, save_critic, train_critic
+from vqagan_lib.answerers.relation_critic import PROTOTYPES
 from vqagan_lib.data.easyvqa import build_vocabulary, load_split
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.answerers.vqa_eval import evaluate
@@ -74,16 +75,35 @@ def test_shipped_critic_accuracy_on_test_slice():
 def test_relation_critic_trains_a_few_steps_on_scenes_and_passes_gradients_to_pixels():
     from vqagan_lib.data.registry import DataChoice
 
-    cfg = CriticConfig(data=DataChoice("sort-of-clevr"), head="relation", downsamples=2, channels=4, dim=8, word_dim=8,
+    cfg = CriticConfig(data=DataChoice("sort-of-clevr"), head="relation", dim=8, word_dim=8,
                        hidden=8, limit_images=8, images_per_batch=4, questions_per_image=5, max_steps=3,
                        warmup_group="non-relational", warmup_steps=2)
     model, metrics = train_critic(cfg, log=None)
     assert metrics["steps"] == 3 and len(model.vocab.answers) == 12
     x = torch.rand(2, 3, 64, 64, requires_grad=True)
     ids = torch.stack([model.vocab.encode("what is the shape of the object closest to the red object?")] * 2)
-    assert model.image(x).shape == (2, 16 * 16, 8 + 8)  # 2 downsamples: 16x16 cells, find features + g's cell term
+    assert model.image(x).shape == (2, PROTOTYPES, 8 + 2)  # an object per colour prototype: its features, its centroid
     model(x, ids).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_the_relation_head_finds_a_named_colour_at_its_centroid():
+    """The find step: seeded from the scenes' pixels, a prototype sits on each colour, and a name that picks
+    one prototype puts the attention on that object, its centroid where the generator drew it."""
+    from vqagan_lib.answerers.relation_critic import ObjectEncoder
+    from vqagan_lib.data import sort_of_clevr
+
+    scenes = sort_of_clevr.generate_scenes(64, seed=3)
+    images = sort_of_clevr.render(scenes)  # (64,3,64,64) uint8
+    encoder = ObjectEncoder(8).eval()
+    encoder.seed_prototypes(images)
+    red = torch.tensor(sort_of_clevr.PALETTE["red"]) / 127.5 - 1
+    k = int(((encoder.prototypes - red) ** 2).sum(1).argmin())
+    assert ((encoder.prototypes[k] - red).abs() < 0.02).all()  # k-means found the red of the palette
+    with torch.no_grad():
+        centroid = encoder(images.float() / 255)[:, k, 8:]  # (B,2) in [-1, 1]
+    expected = scenes[:, sort_of_clevr.COLORS.index("red"), 1:].float() / 63 * 2 - 1  # the red object's centre
+    assert (centroid - expected).abs().max() < 0.5 / 63  # within half a pixel
 
 
 def test_questions_per_image_draws_a_subset():

@@ -155,3 +155,27 @@ def test_a_many_digit_code_is_factorised_per_digit_and_coded_exactly():
     payload_bits = 8 * len(parse(blob).payload)
     assert info <= payload_bits <= info + 8 * 8  # exact to within the coder's final bytes (one per chunk)
     assert payload_bits < 300 * sum(math.log2(k) for k in levels)  # the per-digit tables beat uniform digits
+
+
+def test_a_codec_can_send_its_answer_code_digit_by_digit():
+    """answer_coding "digits": one symbol per answer digit under its own table (a scene code's grid would not
+    fit one table), decoded through the .vqg container to the very code the encoder made."""
+    from vqagan_lib.coding.bitstream import pack, parse, unpack_symbols
+
+    torch.manual_seed(0)
+    levels = (3, 8, 8) * 4  # 12 digits: 192^4 joint codes, far beyond one table
+    cfg = CodecConfig(model="fsq", answer_levels=levels, answer_coding="digits", geometry_levels=(5,), channels=8, encoder_channels=8)
+    codec = build_model(cfg).eval()
+    x = torch.rand(40, 3, 64, 64)
+    code = codec.code(x)
+    symbols = codec.symbols_of(code)
+    assert symbols.shape == (40, len(levels) + 1) and torch.equal(codec.code_of(symbols), code)
+    assert codec.group_sizes == levels + (5,) and not codec.decodes_by_table
+    codec.entropy_model.fit(symbols)
+    freqs = codec.entropy_model.check_tables()
+    assert freqs.shape == (len(levels) + 1, 8)
+    decoded = unpack_symbols(parse(pack(codec.compress(x).numpy(), freqs, key=b"k")), freqs)
+    assert np.array_equal(decoded, symbols.numpy())
+    assert torch.allclose(codec.decompress(torch.from_numpy(decoded)), codec.decoder(code), atol=1e-6)
+    with pytest.raises(VQAGanError, match="answer_coding"):
+        build_model(CodecConfig(model="fsq", answer_levels=levels, answer_coding="digits", answer_symbols=4))

@@ -250,7 +250,7 @@ def test_the_engine_trains_a_codec_on_scenes_with_the_vqa_term_of_a_scene_critic
     from vqagan_lib.config import apply_overrides
     from vqagan_lib.data.registry import DataChoice
 
-    critic, _ = train_critic(CriticConfig(data=DataChoice("sort-of-clevr"), head="relation", downsamples=2, channels=4,
+    critic, _ = train_critic(CriticConfig(data=DataChoice("sort-of-clevr"), head="relation",
                                           dim=8, word_dim=8, hidden=8, limit_images=8, max_steps=2), log=None)
     save_critic(critic, tmp_path / "scene-critic", {"name": "scene-critic"})
     cfg = apply_overrides(fsq_config(tmp_path, "scenes", "joint", geometry_levels=(5, 5, 5)),

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vqagan_lib.answerers.relation_critic import CellEncoder, RelationHead
+from vqagan_lib.answerers.relation_critic import ObjectEncoder, RelationHead
 from vqagan_lib.answerers.vilt_critic import ViltCritic
 from vqagan_lib.checkpoint import load_checkpoint, save_checkpoint
 from vqagan_lib.config import from_dict, to_dict
@@ -33,9 +33,8 @@ from vqagan_lib.runtime import seed_everything
 @dataclass
 class CriticConfig:
     data: DataChoice = field(default_factory=DataChoice)  # the dataset it answers: its questions, vocabulary and answers
-    head: str = "pooled"  # "pooled": global average + product fusion; "relation": cells + relation module
-    downsamples: int = 3  # head "relation": stride-2 stages before the cells (2: 64 px -> 16x16 cells)
-    channels: int = 32  # width of the first conv; doubles twice. Shapes and colours need little capacity
+    head: str = "pooled"  # "pooled": a CNN, global average + product fusion; "relation": objects found by colour + relation module
+    channels: int = 32  # head "pooled": width of the first conv; doubles twice. Shapes and colours need little capacity
     dim: int = 128  # joint image/question feature size where the two are multiplied
     word_dim: int = 64  # word embedding size: the vocabulary has ~30 words
     hidden: int = 128  # MLP hidden size of the answer head
@@ -116,7 +115,7 @@ class Critic(nn.Module):
             raise VQAGanError(f"critic head: unknown {cfg.head!r} (expected one of {', '.join(HEADS)})")
         self.cfg, self.vocab = cfg, vocab
         relation = cfg.head == "relation"  # built in this order either way, so a seed gives the same weights
-        self.image = CellEncoder(cfg.channels, cfg.dim, cfg.downsamples, cfg.hidden) if relation else ImageEncoder(cfg.channels, cfg.dim)
+        self.image = ObjectEncoder(cfg.dim) if relation else ImageEncoder(cfg.channels, cfg.dim)
         self.question = QuestionEncoder(len(vocab.words), cfg.word_dim, cfg.dim, pick_word=relation)
         if relation:
             self.head = RelationHead(cfg.dim, cfg.hidden, len(vocab.answers), cfg.dropout)
@@ -223,6 +222,8 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
     qids, answers, by_image = encode_questions(train, vocab)
     warmup = warmup_questions(train, by_image, data, cfg.warmup_group)
     model = Critic(cfg, vocab)
+    if cfg.head == "relation":
+        model.image.seed_prototypes(train.images[:512])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total, sched = one_cycle(opt, cfg, len(train.images), cfg.images_per_batch, cfg.warmup_steps)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -26,8 +26,8 @@ RULE_JUDGES = {
 # questions alone first, until the head has learnt to find the object a question names.
 CRITIC_RECIPES = {
     "easyvqa": {},
-    "sort-of-clevr": {"head": "relation", "downsamples": 2, "dim": 64, "hidden": 64, "images_per_batch": 32,
-                      "questions_per_image": 8, "warmup_group": "non-relational", "warmup_steps": 800,
+    "sort-of-clevr": {"head": "relation", "dim": 64, "hidden": 64, "images_per_batch": 32,
+                      "questions_per_image": 8, "warmup_group": "non-relational", "warmup_steps": 600,
                       "epochs": 12},
 }
 JUDGE_RECIPES = {"easyvqa": {}, "sort-of-clevr": {}}

@@ -41,10 +41,17 @@ class CodecConfig:
     # > 0: the answer code is sent as one of this many symbols, each standing for the grid cells whose
     # training images the critic answers alike (training/stages.py, merge_answer_cells); 0: one symbol a cell.
     answer_symbols: int = 0
+    # How the answer code is sent: "joint", one symbol for its whole grid (a few answers, each combination
+    # its own probability); "digits", one symbol per digit under its own table, for a code that carries
+    # many answers (a scene's objects) and whose grid no single table could hold.
+    answer_coding: str = "joint"
     geometry_levels: tuple[int, ...] = ()  # empty: no geometry, one image per answer code, wherever the shape was
     # "conv": the decoder of notebooks 01-03. "layered": a learnt sprite placed by a box over a flat
     # background (models/layered_decoder.py), which keeps position (the geometry code) apart from appearance.
+    # "slots": one sprite per object slot (models/slots.py), for scenes of several objects; the answer code
+    # is then `slots` equal groups of digits, [appearance..., x, y] each, sent digit by digit.
     decoder: str = "conv"
+    slots: int = 0
     encoder_channels: int = 32  # the answer and geometry encoders: a code of a few numbers needs little width
     answer_head_dim: int = 128  # the critic's joint feature size: stage "answers" feeds its answer head
 

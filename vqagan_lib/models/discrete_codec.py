@@ -42,6 +42,7 @@ from vqagan_lib.models.contract import CodecConfig, CodecOutput, decoding_finger
 from vqagan_lib.models.fsq import FSQ
 from vqagan_lib.models.layered_decoder import LayeredDecoder
 from vqagan_lib.models.networks import Decoder, Encoder, centred
+from vqagan_lib.models.slots import SlotDecoder, SlotEncoder, seed_from_data
 
 TABLE_LIMIT = 4096  # at most this many codes: decode by table lookup (4096 images of 64x64 floats: 200 MB at most)
 
@@ -54,25 +55,27 @@ class DiscreteCodec(nn.Module):
         self.cfg = cfg = cfg or CodecConfig(model="fsq")
         d_a, d_g = len(cfg.answer_levels), len(cfg.geometry_levels)
         self.answer_fsq = FSQ(cfg.answer_levels)
-        self.answer_encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_a)
+        self.answer_encoder, self.decoder = build_networks(cfg)
         # Maps the answer code into the critic's joint image feature space (stage "answers").
         self.answer_head = nn.Sequential(nn.Linear(d_a, 256), nn.GELU(), nn.Linear(256, 256), nn.GELU(),
                                          nn.Linear(256, cfg.answer_head_dim))
         self.geometry_fsq = FSQ(cfg.geometry_levels) if d_g else None
         self.geometry_encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_g) if d_g else None
-        if cfg.decoder == "layered":
-            self.decoder = LayeredDecoder(cfg.image_size, cfg.channels, d_a, d_g)
-        else:
-            self.decoder = Decoder(cfg.image_size, cfg.channels, d_a + d_g)
         # A merged answer code (cfg.answer_symbols): which symbol each cell is sent as, and which cell each
         # symbol is drawn as. Until merge_answer_cells fills them, symbol s stands for cell s alone.
         if cfg.answer_symbols:
             self.register_buffer("symbol_of_cell", torch.arange(self.answer_fsq.size) % cfg.answer_symbols)
             self.register_buffer("cell_of_symbol", torch.arange(cfg.answer_symbols) % self.answer_fsq.size)
-        self.entropy_model = CategoricalPrior((self.answer_alphabet,) + tuple(cfg.geometry_levels))
+        self.entropy_model = CategoricalPrior(self.group_sizes)
         self.card: dict = {}
         self._table = None  # (codes, 3, S, S): every code decoded once, built on first use in eval mode
         self._pixel_table = None  # the same in 8 bits, channels last: (codes, S, S, 3)
+
+    @property
+    def group_sizes(self) -> tuple[int, ...]:
+        """How many values each symbol of an image can take: the answer symbol (or each answer digit), then each geometry digit."""
+        answers = tuple(self.cfg.answer_levels) if self.cfg.answer_coding == "digits" else (self.answer_alphabet,)
+        return answers + tuple(self.cfg.geometry_levels)
 
     @property
     def answer_alphabet(self) -> int:
@@ -91,7 +94,7 @@ class DiscreteCodec(nn.Module):
     @property
     def code_space(self) -> int:
         """How many distinct codes (so at most how many distinct images) the decoder can be sent."""
-        return self.answer_alphabet * math.prod(self.cfg.geometry_levels)
+        return math.prod(self.group_sizes)
 
     @property
     def decodes_by_table(self) -> bool:
@@ -115,38 +118,36 @@ class DiscreteCodec(nn.Module):
                           self.geometry_fsq(self.geometry_encoder.from_centred(c))], dim=1)
 
     def symbols_of(self, code: torch.Tensor) -> torch.Tensor:
-        """Code (B, d_a + d_g) -> symbols (B, 1 + d_g): the answer symbol, then each geometry digit."""
+        """Code (B, d_a + d_g) -> symbols (B, G): the answer symbol (or each answer digit), then each geometry digit."""
         d_a = len(self.cfg.answer_levels)
+        if self.cfg.answer_coding == "digits":
+            return torch.cat([digits_of(code[:, :d_a], self.cfg.answer_levels),
+                              digits_of(code[:, d_a:], self.cfg.geometry_levels)], dim=1)
         cell = self.answer_fsq.to_index(code[:, :d_a])
-        parts = [(self.symbol_of_cell[cell] if self.cfg.answer_symbols else cell)[:, None]]
-        for i, level in enumerate(self.cfg.geometry_levels):
-            parts.append(torch.round(code[:, d_a + i:d_a + i + 1] * (level // 2) + level // 2).long())
-        return torch.cat(parts, dim=1)
+        answer = self.symbol_of_cell[cell] if self.cfg.answer_symbols else cell
+        return torch.cat([answer[:, None], digits_of(code[:, d_a:], self.cfg.geometry_levels)], dim=1)
 
     def code_of(self, symbols: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, 1 + d_g) -> code (B, d_a + d_g), the inverse of symbols_of."""
+        """Symbols (B, G) -> code (B, d_a + d_g), the inverse of symbols_of."""
+        if self.cfg.answer_coding == "digits":
+            return code_of_digits(symbols, self.cfg.answer_levels + self.cfg.geometry_levels)
         cell = self.cell_of_symbol[symbols[:, 0]] if self.cfg.answer_symbols else symbols[:, 0]
-        parts = [self.answer_fsq.from_index(cell)]
-        for i, level in enumerate(self.cfg.geometry_levels):
-            parts.append(((symbols[:, 1 + i:2 + i] - level // 2).float() / (level // 2)))
-        return torch.cat(parts, dim=1)
+        return torch.cat([self.answer_fsq.from_index(cell), code_of_digits(symbols[:, 1:], self.cfg.geometry_levels)], dim=1)
 
     def joint_index(self, symbols: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, G) -> one number per code in [0, code_space): the decode table's row."""
-        index, scale = symbols[:, 0].clone(), self.answer_alphabet
-        for i, level in enumerate(self.cfg.geometry_levels):
-            index += symbols[:, 1 + i] * scale
-            scale *= level
+        """Symbols (B, G) -> one number per code in [0, code_space): the decode table's row (mixed radix, first symbol fastest)."""
+        index, scale = torch.zeros(len(symbols), dtype=torch.long, device=symbols.device), 1
+        for g, size in enumerate(self.group_sizes):
+            index += symbols[:, g] * scale
+            scale *= size
         return index
 
     def all_symbols(self) -> torch.Tensor:
         """Every code's symbols (code_space, G), in joint-index order."""
-        index = torch.arange(self.code_space)
-        parts = [index % self.answer_alphabet]
-        rest = index // self.answer_alphabet
-        for level in self.cfg.geometry_levels:
-            parts.append(rest % level)
-            rest = rest // level
+        rest, parts = torch.arange(self.code_space), []
+        for size in self.group_sizes:
+            parts.append(rest % size)
+            rest = rest // size
         return torch.stack(parts, dim=1)
 
     def forward(self, x: torch.Tensor) -> CodecOutput:
@@ -201,12 +202,44 @@ class DiscreteCodec(nn.Module):
         drawn = self.decoder.draw(code) if isinstance(self.decoder, LayeredDecoder) else to_pixels(self.decoder(code))
         return torch.index_select(drawn, 0, inverse)
 
+    def seed_from_data(self, images: torch.Tensor) -> None:
+        """Before training from scratch: parts that start from the training images' statistics (the slots' colours)."""
+        if self.cfg.decoder == "slots":
+            seed_from_data(self.answer_encoder, self.decoder, images)
+
     def fingerprint(self) -> int:
         """16-bit hash of what decoding depends on: decoder weights, integer tables, code layout."""
         layout = f"fsq/{self.cfg.image_size}/{self.cfg.answer_levels}/{self.cfg.geometry_levels}"
+        if self.cfg.answer_coding == "digits":
+            layout += "/digits"
         if self.cfg.answer_symbols:
             layout += f"/{self.cell_of_symbol.tolist()}"
         return decoding_fingerprint(layout, self.decoder, self.entropy_model.freqs)
+
+
+def build_networks(cfg: CodecConfig) -> tuple[nn.Module, nn.Module]:
+    """The answer encoder and the decoder that cfg.decoder names: a new decoder is one new file and one line here."""
+    d_a, d_g = len(cfg.answer_levels), len(cfg.geometry_levels)
+    if cfg.decoder == "slots":
+        per_slot = d_a // cfg.slots
+        return (SlotEncoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.encoder_channels),
+                SlotDecoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.channels))
+    encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_a)
+    if cfg.decoder == "layered":
+        return encoder, LayeredDecoder(cfg.image_size, cfg.channels, d_a, d_g)
+    return encoder, Decoder(cfg.image_size, cfg.channels, d_a + d_g)
+
+
+def digits_of(code: torch.Tensor, levels) -> torch.Tensor:
+    """FSQ values (B, d) in [-1, 1] -> their digits (B, d) in [0, L_i), long."""
+    half = torch.tensor([level // 2 for level in levels], dtype=code.dtype, device=code.device)
+    return torch.round(code * half + half).long()
+
+
+def code_of_digits(digits: torch.Tensor, levels) -> torch.Tensor:
+    """Digits (B, d) -> FSQ values (B, d), the inverse of digits_of."""
+    half = torch.tensor([level // 2 for level in levels], dtype=torch.long, device=digits.device)
+    return (digits - half).float() / half
 
 
 def check_config(cfg: CodecConfig) -> None:
@@ -214,11 +247,24 @@ def check_config(cfg: CodecConfig) -> None:
     if len(cfg.answer_levels) < 1 or any(level < 3 for level in cfg.answer_levels + cfg.geometry_levels):
         raise VQAGanError(f"model.answer_levels / geometry_levels: levels must be >= 3, got "
                           f"{cfg.answer_levels} / {cfg.geometry_levels}")
-    if cfg.decoder not in ("conv", "layered"):
-        raise VQAGanError(f"model.decoder: unknown {cfg.decoder!r} (expected 'conv' or 'layered')")
+    if cfg.decoder not in ("conv", "layered", "slots"):
+        raise VQAGanError(f"model.decoder: unknown {cfg.decoder!r} (expected 'conv', 'layered' or 'slots')")
+    if cfg.decoder == "slots":
+        if cfg.slots < 1 or len(cfg.answer_levels) % cfg.slots or len(cfg.answer_levels) // cfg.slots < 3:
+            raise VQAGanError(f"model.answer_levels: the slots decoder needs model.slots ({cfg.slots}) equal groups of at "
+                              f"least 3 digits (appearance..., x, y), got {len(cfg.answer_levels)} digits")
+        if cfg.geometry_levels or cfg.answer_coding != "digits":
+            raise VQAGanError("model.decoder 'slots': every digit is a slot's (no geometry_levels), sent digit by digit "
+                              "(model.answer_coding 'digits')")
     if cfg.decoder == "layered" and len(cfg.geometry_levels) > len(LayeredDecoder.LAYOUT):
         raise VQAGanError(f"model.geometry_levels: the layered decoder reads at most {len(LayeredDecoder.LAYOUT)} "
                           f"geometry digits ({', '.join(LayeredDecoder.LAYOUT)}), got {len(cfg.geometry_levels)}")
+    if cfg.answer_coding not in ("joint", "digits"):
+        raise VQAGanError(f"model.answer_coding: unknown {cfg.answer_coding!r} (expected 'joint' or 'digits')")
+    if cfg.answer_coding == "digits":
+        if cfg.answer_symbols:
+            raise VQAGanError("model.answer_symbols merges cells of one joint answer symbol: it needs model.answer_coding 'joint'")
+        return
     if not 0 <= cfg.answer_symbols <= math.prod(cfg.answer_levels):
         raise VQAGanError(f"model.answer_symbols: {cfg.answer_symbols} is outside 0 to {math.prod(cfg.answer_levels)} "
                           f"(the cells of answer_levels {cfg.answer_levels})")

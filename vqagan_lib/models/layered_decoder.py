@@ -91,19 +91,13 @@ class LayeredDecoder(nn.Module):
         mask, colour, layout = self.appearance(code[:, :self.answer_dim])
         return (mask, colour) + self.box_of(layout, code[:, self.answer_dim:])
 
-    def placement(self, box: torch.Tensor) -> torch.Tensor:
-        """Box (B,4) -> where each output pixel reads the sprite, (B,S,S,2) in sprite coordinates [-1,1].
+    def sprite_coordinates(self, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Box (B,4) -> the sprite x of each output column and the sprite y of each output row, (B,S) each."""
+        return sprite_coordinates(box, self.image_size)
 
-        The box only scales and moves (no rotation), so each column's x and each row's y are computed once
-        and broadcast: what affine_grid would give for theta [[1/w, 0, -cx/w], [0, 1/h, -cy/h]], without
-        its per-pixel matrix product, which was the largest single cost of decoding a batch.
-        """
-        s = self.image_size
-        # pixel centres, computed as affine_grid computes them
-        steps = torch.linspace(-1, 1, s, device=box.device, dtype=box.dtype) * (s - 1) / s
-        gx = steps[None, :] * (1 / box[:, 2:3]) + (-box[:, 0:1] / box[:, 2:3])  # (B,S): sprite x of each column
-        gy = steps[None, :] * (1 / box[:, 3:4]) + (-box[:, 1:2] / box[:, 3:4])  # (B,S): sprite y of each row
-        return torch.stack([gx[:, None, :].expand(-1, s, -1), gy[:, :, None].expand(-1, -1, s)], dim=3)
+    def placement(self, box: torch.Tensor) -> torch.Tensor:
+        """Box (B,4) -> where each output pixel reads the sprite, (B,S,S,2) in sprite coordinates [-1,1]."""
+        return box_grid(box, self.image_size)
 
     def placed_mask(self, mask: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
         """The sprite warped into its box: (B,1,S,S) in [0,1]."""
@@ -126,16 +120,102 @@ class LayeredDecoder(nn.Module):
 
         The same picture as `forward` in eval mode, rounded to 8 bits (tested equal), made cheaper: the
         sprite and its colour depend on the answer code alone, so they are drawn once per distinct answer
-        code of the batch; every pixel is then either the sprite's colour or the background's, picked in
-        8 bits instead of blended in floats.
+        code of the batch; the sprite is sampled only where it can reach (`lit_pixels`); every pixel is
+        then either the background's colour or the sprite's, written in 8 bits instead of blended in floats.
         """
         if self.training:
             raise RuntimeError("draw() decodes; call eval() first")
         answers, which = torch.unique(code[:, :self.answer_dim], dim=0, return_inverse=True)  # (U, D_a), (B,)
         mask, colour, layout = self.appearance(answers)
         box, background = self.box_of(layout[which], code[:, self.answer_dim:])
-        placed = (self.placed_mask(mask[which], box) > 0.5).to(torch.uint8).permute(0, 2, 3, 1)  # (B,S,S,1): 0 or 1
-        fill = to_pixels(colour)[which][:, None, None, :]  # (B,1,1,3)
-        back = to_pixels(background)[:, None, None, :]
-        # One of the two terms is 0, so nothing wraps; cheaper than torch.where's broadcast.
-        return placed * fill + (1 - placed) * back  # (B,S,S,3)
+        n, s = len(code), self.image_size
+        # One row of background pixels, then that row down the image: broadcasting a 3-byte pixel straight
+        # to the canvas copies 3 bytes at a time, a row copies whole rows.
+        row = to_pixels(background)[:, None, :].expand(n, s, 3).reshape(n, 1, s * 3)
+        canvas = row.expand(n, s, s * 3).contiguous().view(n, s, s, 3)
+        lit = self.lit_pixels(mask, which, box)
+        fill = to_pixels(colour)[which].index_select(0, lit // (s * s))  # each lit pixel's image's colour
+        canvas.view(n * s * s, 3).index_put_((lit,), fill)
+        return canvas
+
+    # Images per window in `lit_pixels`: a window per image costs a call per image, one for the whole batch
+    # samples every image over the largest image's window.
+    WINDOW_GROUP = 64
+
+    def lit_pixels(self, mask: torch.Tensor, which: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+        """Where `placed_mask(mask[which], box) > 0.5`, as indices into the batch's pixels flattened (B*S*S),
+        found by sampling only the window of rows and columns that the sprite can reach.
+
+        With zero padding and align_corners=False, a sample at |g| >= 1 + 1/T lies a whole texel beyond the
+        outermost texels' centres, so its bilinear weights fall on padding alone: exactly 0. So outside the
+        columns (rows) whose sprite x (y) is inside that bound nothing is lit, and inside, each pixel is
+        sampled at the very grid value that `placement` gives it (a slice of the same per-column and per-row
+        coordinates), so a sample near 0.5 thresholds the same way: the pixels are exactly those of the
+        whole-canvas sampling.
+        """
+        n, s = len(box), self.image_size
+        # int32 indices halve the bytes that the selection below reads and writes
+        index_dtype = torch.int32 if n * s * s <= torch.iinfo(torch.int32).max else torch.int64
+        if n == 0:
+            return torch.zeros(0, dtype=index_dtype, device=box.device)
+        gx, gy = self.sprite_coordinates(box)
+        reach = 1 + 1 / self.SPRITE
+        first_col, width = _reach_span(gx, reach)
+        first_row, height = _reach_span(gy, reach)
+        # Images sorted by their window's longer side, so that a group's window fits all of its images
+        # without being much larger than most of them.
+        groups = torch.maximum(width, height).argsort().split(self.WINDOW_GROUP)
+        sides = torch.stack([torch.stack([width[g].max(), height[g].max()]) for g in groups]).tolist()
+        lit = []
+        for images, (w, h) in zip(groups, sides):
+            if w == 0 or h == 0:
+                continue  # no sprite reaches into any of these images
+            # A window starts at its image's first reachable column (row), moved back where it would
+            # overhang the canvas; it still covers every reachable one, as no image's span exceeds it.
+            cols = first_col[images].clamp(max=s - w)[:, None] + torch.arange(w, device=box.device)  # (G, w)
+            rows = first_row[images].clamp(max=s - h)[:, None] + torch.arange(h, device=box.device)  # (G, h)
+            x, y = gx[images].gather(1, cols), gy[images].gather(1, rows)
+            g = len(images)
+            grid = torch.stack([x[:, None, :].expand(g, h, w), y[:, :, None].expand(g, h, w)], dim=3)
+            placed = nn.functional.grid_sample(mask[which[images]], grid, padding_mode="zeros", align_corners=False)
+            cols, rows, images = cols.to(index_dtype), rows.to(index_dtype), images.to(index_dtype)
+            pixel = (images * (s * s))[:, None, None] + rows[:, :, None] * s + cols[:, None, :]  # (G, h, w)
+            lit.append(pixel.masked_select(placed[:, 0] > 0.5))
+        return torch.cat(lit) if lit else torch.zeros(0, dtype=index_dtype, device=box.device)
+
+
+def _reach_span(coordinate: torch.Tensor, reach: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column (or per-row) sprite coordinates (B,S) -> the first index whose |coordinate| < reach and
+    how many indices from there up to the last such one, (B,) each; a count of 0 where none is.
+
+    The coordinates rise along the row, so those inside form one run; taking its first and last index
+    instead of counting keeps every inside index covered even if rounding ever broke that order.
+    """
+    s = coordinate.shape[1]
+    inside = coordinate.abs() < reach
+    index = torch.arange(s, device=coordinate.device)
+    first = torch.where(inside, index, s).amin(1)
+    end = torch.where(inside, index + 1, 0).amax(1)
+    return first, (end - first).clamp(min=0)
+
+
+def sprite_coordinates(box: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Box (B,4) as (cx, cy, half width, half height) in [-1,1] image units -> the sprite x of each column and the
+    sprite y of each row of a size x size canvas, (B,S) each.
+
+    The box only scales and moves (no rotation), so each column's x and each row's y are computed once
+    and broadcast: what affine_grid would give for theta [[1/w, 0, -cx/w], [0, 1/h, -cy/h]], without
+    its per-pixel matrix product, which was the largest single cost of decoding a batch. Every sampling of
+    a sprite (the whole canvas or a window of it) reads these values: one formula, so the same bits.
+    """
+    steps = torch.linspace(-1, 1, size, device=box.device, dtype=box.dtype) * (size - 1) / size  # pixel centres, as affine_grid has them
+    gx = steps[None, :] * (1 / box[:, 2:3]) + (-box[:, 0:1] / box[:, 2:3])  # (B,S): sprite x of each column
+    gy = steps[None, :] * (1 / box[:, 3:4]) + (-box[:, 1:2] / box[:, 3:4])  # (B,S): sprite y of each row
+    return gx, gy
+
+
+def box_grid(box: torch.Tensor, size: int) -> torch.Tensor:
+    """Box (B,4) -> where each pixel of a size x size canvas reads its sprite, (B,S,S,2) in sprite coordinates
+    [-1,1], for grid_sample."""
+    gx, gy = sprite_coordinates(box, size)
+    return torch.stack([gx[:, None, :].expand(-1, size, -1), gy[:, :, None].expand(-1, -1, size)], dim=3)

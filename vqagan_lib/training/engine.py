@@ -344,6 +344,8 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
         card = load_state(run_dir, model, disc, opt_g, opt_d, ctx.device)
         start, history = card["step"], card.get("history", [])
     data = TrainData(cfg.data, cfg.model.image_size, vocab=critic.vocab if critic is not None else None)
+    if init_from is None and not resume and hasattr(model, "seed_from_data"):
+        model.seed_from_data(data.images[:512])
     val = TrainData(cfg.data, cfg.model.image_size, split="val").first(cfg.data.val_images).to(ctx.device) if ctx.rank == 0 else None
     exemplars = choose_exemplars(model, critic, data, cfg.generator.exemplar_candidates) if exemplar_stage else None
     balanced = exemplars.question_rows if exemplars is not None else None

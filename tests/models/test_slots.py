@@ -1,0 +1,85 @@
+"""The scene code (models/slots.py): slots seeded from the data, drawn where their digits say, coded exactly."""
+import numpy as np
+import pytest
+import torch
+
+from vqagan_lib.coding.bitstream import pack, parse, unpack_symbols
+from vqagan_lib.data import sort_of_clevr
+from vqagan_lib.errors import VQAGanError
+from vqagan_lib.models.codec import CodecConfig, build_model
+from vqagan_lib.training.batches import DataConfig
+from vqagan_lib.training.engine import TrainConfig, train
+
+SCENE_LEVELS = (3, 8, 8) * 6  # per slot: one appearance digit, x, y
+
+
+def scene_codec(**kw):
+    settings = dict(model="fsq", decoder="slots", slots=6, answer_levels=SCENE_LEVELS, answer_coding="digits",
+                    channels=16, encoder_channels=8)
+    return build_model(CodecConfig(**{**settings, **kw}))
+
+
+def test_slots_start_on_the_colours_of_the_training_scenes_and_find_their_objects():
+    scenes = sort_of_clevr.generate_scenes(64, seed=5)
+    images = sort_of_clevr.render(scenes)
+    codec = scene_codec()
+    codec.seed_from_data(images)
+    palette = torch.tensor([sort_of_clevr.PALETTE[c] for c in sort_of_clevr.COLORS]).float() / 255
+    slot_colours = (codec.answer_encoder.colours + 1) / 2  # (6,3): the encoder's, in [0,1]
+    nearest = torch.cdist(slot_colours, palette).argmin(dim=1)
+    assert sorted(nearest.tolist()) == list(range(6))  # one slot per colour, none told the palette
+    assert torch.cdist(slot_colours, palette).min(dim=1).values.max() < 0.03
+    decoder_colours = torch.sigmoid(codec.decoder.colours)
+    assert torch.allclose(decoder_colours, slot_colours.clamp(0.02, 0.98), atol=1e-5)  # both sides agree
+    # Each slot's attention lands on its colour's object: its centroid is that object's centre.
+    attend = codec.answer_encoder.attention(images.float() / 255)  # (B,6,S*S)
+    centre = attend @ codec.answer_encoder.grid  # (B,6,2)
+    truth = scenes[:, nearest, 1:].float() / 63 * 2 - 1  # (B,6,2): the generator's centres, slot order
+    assert (centre - truth).abs().max() < 0.5 / 63
+
+
+def test_the_decoder_draws_each_slot_where_its_digits_say():
+    codec = scene_codec().eval()
+    codec.seed_from_data(sort_of_clevr.render(sort_of_clevr.generate_scenes(32, seed=1)))
+    code = torch.zeros(1, len(SCENE_LEVELS))
+    code.view(1, 6, 3)[0, 0, 1:] = torch.tensor([-0.5, 0.5])  # slot 0 to the left, lower half
+    code.view(1, 6, 3)[0, 1:, 1:] = 2.0  # the others off the canvas
+    with torch.no_grad():
+        image = codec.decoder(code)[0]  # (3,S,S)
+    background = torch.sigmoid(codec.decoder.background)
+    painted = (image - background[:, None, None]).abs().sum(0) > 0.1  # (S,S)
+    ys, xs = painted.nonzero(as_tuple=True)
+    assert painted.any() and xs.float().mean() < 31.5 and ys.float().mean() > 31.5
+    colour = image[:, ys[0], xs[0]]
+    assert torch.allclose(colour, torch.sigmoid(codec.decoder.colours[0]), atol=1e-5)  # in slot 0's colour
+
+
+def test_a_scene_code_is_sent_digit_by_digit_and_decodes_to_the_same_images():
+    codec = scene_codec().eval()
+    images = sort_of_clevr.render(sort_of_clevr.generate_scenes(24, seed=2)).float() / 255
+    codec.seed_from_data(images)
+    symbols = codec.symbols_of(codec.code(images))
+    assert symbols.shape == (24, len(SCENE_LEVELS)) and codec.group_sizes == SCENE_LEVELS
+    codec.entropy_model.fit(symbols)
+    freqs = codec.entropy_model.check_tables()
+    decoded = torch.from_numpy(unpack_symbols(parse(pack(codec.compress(images).numpy(), freqs, key=b"k")), freqs))
+    assert torch.equal(decoded, symbols)
+    assert torch.equal(codec.decompress_pixels(decoded), codec.decompress_pixels(symbols))
+
+
+@pytest.mark.parametrize("bad, match", [(dict(slots=5), "equal groups"), (dict(geometry_levels=(3,)), "no geometry_levels")])
+def test_a_slot_layout_that_does_not_fit_is_one_clear_error(bad, match):
+    with pytest.raises(VQAGanError, match=match):
+        scene_codec(**bad)
+
+
+def test_the_scene_codec_trains_a_few_steps_with_the_vqa_term(tmp_path):
+    """Stage "joint" on the scenes: pixels through the slots, and the shipped scene critic's term on the drawing."""
+    cfg = TrainConfig(model=CodecConfig(model="fsq", decoder="slots", slots=6, answer_levels=SCENE_LEVELS, answer_coding="digits",
+                                        channels=16, encoder_channels=8),
+                      data=DataConfig(name="sort-of-clevr", limit_images=16, val_images=8), steps=3, batch_size=8,
+                      device="cpu", name="scene", out_dir=str(tmp_path / "scene"), log_every=1, eval_every=3, save_every=3)
+    cfg.vqa.weight, cfg.gan.weight, cfg.distortion.scales = 1.0, 0.0, 4
+    result = train(cfg, progress=False)
+    assert np.isfinite(result.logs["train/vqa"]) and result.model.entropy_model.frozen
+    assert result.model.entropy_model.check_tables().shape == (len(SCENE_LEVELS), 8)

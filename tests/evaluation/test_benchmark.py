@@ -118,3 +118,20 @@ def test_a_saved_result_reads_back_with_nan_where_null_was_written(tmp_path):
     assert math.isnan(back.critic) and math.isnan(back.audit) and math.isnan(back.per_type["shape"])
     assert {k: v for k, v in asdict(back).items() if v == v and k != "per_type"} == \
         {k: v for k, v in asdict(floor).items() if v == v and k != "per_type"}
+
+
+def test_a_dataset_without_a_vilt_judge_meets_no_target_that_needs_both_judges():
+    """Sort-of-CLEVR's ViLT judge is not shipped: its column is NaN, and a NaN never passes for a reading
+    (Python's min(0.99, nan) is 0.99, min(nan, 0.99) nan: the benchmark must not depend on the order)."""
+    from vqagan_lib.evaluation.benchmark import both, target_lines
+
+    nan = float("nan")
+    assert math.isnan(both(0.99, nan)) and math.isnan(both(nan, 0.99)) and both(0.9, 0.95) == 0.9
+    scene = CodecResult("scenes-96bit", "ours", "s", 70.0, 118.0, 0.995, nan, 0.97, 18.0, 0.85, 3000.0, 9000.0,
+                        per_type={"all": 0.995, "relational": 0.99}, per_type_vilt={})
+    webp = CodecResult("WebP q0", "classical", "s", 1600.0, 1600.0, 0.80, nan, 0.8, 28.0, 0.9, 2000.0, 30000.0,
+                       per_type={"all": 0.8}, per_type_vilt={})
+    lines = target_lines([scene, webp], dataset="sort-of-clevr")
+    assert "**missed** (no ViLT judge to read it)" in lines[1] and "ViLT not shipped" in lines[1]  # <= 128 bits
+    assert "IoU" in lines[1] and "rules 99.5%" in lines[1]
+    assert "rule judge alone" in lines[-1] and "**met**" in lines[-1]  # 70 bits against 1,600 at 99.5% vs 80%

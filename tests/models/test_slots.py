@@ -7,6 +7,7 @@ from vqagan_lib.coding.bitstream import pack, parse, unpack_symbols
 from vqagan_lib.data import sort_of_clevr
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.codec import CodecConfig, build_model
+from vqagan_lib.models.colour_objects import find_by_colour
 from vqagan_lib.training.batches import DataConfig
 from vqagan_lib.training.engine import TrainConfig, train
 
@@ -32,8 +33,7 @@ def test_slots_start_on_the_colours_of_the_training_scenes_and_find_their_object
     decoder_colours = torch.sigmoid(codec.decoder.colours)
     assert torch.allclose(decoder_colours, slot_colours.clamp(0.02, 0.98), atol=1e-5)  # both sides agree
     # Each slot's attention lands on its colour's object: its centroid is that object's centre.
-    attend = codec.answer_encoder.attention(images.float() / 255)  # (B,6,S*S)
-    centre = attend @ codec.answer_encoder.grid  # (B,6,2)
+    centre, _ = find_by_colour(images.float() / 255, codec.answer_encoder.colours)  # (B,6,2)
     truth = scenes[:, nearest, 1:].float() / 63 * 2 - 1  # (B,6,2): the generator's centres, slot order
     assert (centre - truth).abs().max() < 0.5 / 63
 

@@ -8,7 +8,7 @@ Trained once as a classifier, then frozen: the codec's VQA loss back-propagates 
 cross-entropy through the critic into the decoder's pixels, never into the critic.
 Fusion by elementwise product (as in the original VQA baselines) lets the question
 pick which image features matter. That "pooled" head suffices for easy-VQA's one object; for
-questions that relate objects (Sort-of-CLEVR) `head="relation"` keeps the CNN's cells and reads
+questions that relate objects (Sort-of-CLEVR) `head="relation"` finds the objects by colour and relates
 them with a relation module (answerers/relation_critic.py).
 Introduced in notebooks/04_vqa_critic.ipynb.
 """

@@ -21,9 +21,9 @@ RULE_JUDGES = {
     "sort-of-clevr": "vqagan_lib.answerers.judge_scenes:SceneJudge",
 }
 
-# Questions that relate objects need the relation head; 16x16 cells keep a 9-pixel object's shape
-# legible; 8 of an image's 36 questions a step spend the passes on more images; the non-relational
-# questions alone first, until the head has learnt to find the object a question names.
+# Questions that relate objects need the relation head; 8 of an image's 36 questions a step spend the
+# passes on more images; the non-relational questions alone first, until the head has learnt which
+# colour a question's name means.
 CRITIC_RECIPES = {
     "easyvqa": {},
     "sort-of-clevr": {"head": "relation", "dim": 64, "hidden": 64, "images_per_batch": 32,

@@ -17,6 +17,7 @@ from vqagan_lib.answerers.judges import critic_name, judge_name, rule_judge
 from vqagan_lib.data.pixels import as_float
 from vqagan_lib.data.registry import DEFAULT, get_dataset
 from vqagan_lib.data.split import VQASplit
+from vqagan_lib.runtime import CHECKPOINT_DIR
 
 
 @torch.no_grad()
@@ -41,10 +42,21 @@ def answer(answerer, images: torch.Tensor, split: VQASplit) -> list[str]:
     return answer_with_model(answerer, images, split)
 
 
-def default_answerers(dataset: str = DEFAULT) -> dict:
-    """The dataset's shipped critic, its shipped ViLT judge and its rule judge."""
-    return {"critic": load_critic(critic_name(dataset)), "judge_vilt": load_judge(judge_name(dataset)),
-            "judge_rules": rule_judge(dataset)}
+def default_answerers(dataset: str = DEFAULT, without_missing_judge: bool = False) -> dict:
+    """The dataset's shipped critic, its shipped ViLT judge and its rule judge.
+
+    `without_missing_judge`: a dataset whose ViLT judge is not shipped (yet) is asked by the other two, and
+    reports say so (the benchmark counts every target that needs both judges as missed)."""
+    answerers = {"critic": load_critic(critic_name(dataset))}
+    if not without_missing_judge or shipped(judge_name(dataset)):
+        answerers["judge_vilt"] = load_judge(judge_name(dataset))
+    answerers["judge_rules"] = rule_judge(dataset)
+    return answerers
+
+
+def shipped(name: str) -> bool:
+    """Whether a checkpoint of that name ships with the library."""
+    return (CHECKPOINT_DIR / f"{name}.safetensors").exists()
 
 
 def table_columns(dataset: str) -> tuple[str, ...]:

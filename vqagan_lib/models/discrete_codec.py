@@ -222,7 +222,7 @@ def build_networks(cfg: CodecConfig) -> tuple[nn.Module, nn.Module]:
     d_a, d_g = len(cfg.answer_levels), len(cfg.geometry_levels)
     if cfg.decoder == "slots":
         per_slot = d_a // cfg.slots
-        return (SlotEncoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.encoder_channels),
+        return (SlotEncoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.encoder_channels, cfg.answer_levels[per_slot - 2:per_slot]),
                 SlotDecoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.channels))
     encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_a)
     if cfg.decoder == "layered":
@@ -253,6 +253,9 @@ def check_config(cfg: CodecConfig) -> None:
         if cfg.slots < 1 or len(cfg.answer_levels) % cfg.slots or len(cfg.answer_levels) // cfg.slots < 3:
             raise VQAGanError(f"model.answer_levels: the slots decoder needs model.slots ({cfg.slots}) equal groups of at "
                               f"least 3 digits (appearance..., x, y), got {len(cfg.answer_levels)} digits")
+        per_slot = len(cfg.answer_levels) // cfg.slots
+        if len(set(cfg.answer_levels[i:i + per_slot] for i in range(0, len(cfg.answer_levels), per_slot))) > 1:
+            raise VQAGanError(f"model.answer_levels: the slots decoder needs every slot's digits alike, got {cfg.answer_levels}")
         if cfg.geometry_levels or cfg.answer_coding != "digits":
             raise VQAGanError("model.decoder 'slots': every digit is a slot's (no geometry_levels), sent digit by digit "
                               "(model.answer_coding 'digits')")

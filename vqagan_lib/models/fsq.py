@@ -29,7 +29,8 @@ class FSQ(nn.Module):
             raise ValueError(f"FSQ levels must be a non-empty list of integers >= 3, got {levels}")
         self.levels = tuple(int(level) for level in levels)
         self.register_buffer("_levels", torch.tensor(self.levels, dtype=torch.float32), persistent=False)
-        basis = [math.prod(self.levels[:i]) for i in range(len(self.levels))]
+        # A code sent digit by digit (a scene's) may have more cells than an int64 index can number: it has no index.
+        basis = [math.prod(self.levels[:i]) for i in range(len(self.levels))] if self.size < 1 << 62 else [0] * len(self.levels)
         self.register_buffer("_basis", torch.tensor(basis, dtype=torch.long), persistent=False)
 
     @property
@@ -51,6 +52,8 @@ class FSQ(nn.Module):
 
     def to_index(self, code: torch.Tensor) -> torch.Tensor:
         """Quantised code (B, d) -> index (B,) in [0, size)."""
+        if self.size >= 1 << 62:
+            raise ValueError(f"FSQ levels {self.levels}: {self.size:.3g} codes have no int64 index (send the digits)")
         digits = torch.round(code * (self._levels // 2) + self._levels // 2).long()  # (B, d) in [0, L)
         return (digits * self._basis).sum(dim=-1)
 

@@ -34,7 +34,7 @@ from vqagan_lib.training import distributed
 from vqagan_lib.training.batches import COCO, Batch, DataConfig, TrainData, batch_indices
 from vqagan_lib.training.log import RunLog
 from vqagan_lib.training.stages import (STAGES, AnswerStageConfig, GeneratorStageConfig, answer_reader, answer_step, critic_targets, question_features,
-                                        choose_exemplars, code_balanced_rows, fit_prior, freeze_answer_code, merge_answer_cells, pixel_target, probe_ids,
+                                        choose_exemplars, code_balanced_rows, fit_prior, freeze_answer_code, freeze_decoder_parts, merge_answer_cells, pixel_target, probe_ids,
                                         rows_by_code, start_generator, uses_exemplars)
 from vqagan_lib.training.losses import GANConfig, generator_gan_loss, hinge_d_loss, pyramid_mse
 from vqagan_lib.training.state import load_state, save_state
@@ -324,11 +324,16 @@ def train(cfg: TrainConfig, progress: bool = True, init_from=None, resume: bool 
         if cfg.stage == "generator":
             start_generator(model, source, cfg.generator)
         else:
+            state = source.state_dict()
+            if cfg.model.answer_coding == "digits":  # a re-binned code (fewer levels a digit) refits its prior
+                state = {k: v for k, v in state.items() if not k.startswith("entropy_model.")}
+                state.update({k: v for k, v in model.state_dict().items() if k.startswith("entropy_model.")})
             try:
-                model.load_state_dict(source.state_dict())
+                model.load_state_dict(state)
             except RuntimeError as e:  # torch lists every mismatched tensor; its first one says enough
                 mismatch = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
                 raise VQAGanError(f"{init_from}: its weights do not fit this run's model config ({mismatch})") from None
+            freeze_decoder_parts(model, cfg.generator.frozen)
     exemplar_stage = cfg.stage == "generator" and uses_exemplars(model, cfg.generator)
     critic = None
     if vqa_on or answers_stage or exemplar_stage or merging:

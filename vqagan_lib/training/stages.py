@@ -49,7 +49,7 @@ class GeneratorStageConfig:
     # What the --init checkpoint gives: "answer_code" (a stage 'answers' checkpoint: the decoder starts new),
     # or "codec" (a finished point with as many geometry digits or more: everything, its first digits kept).
     start: str = "answer_code"
-    frozen: tuple[str, ...] = ()  # decoder parts kept exactly as copied, e.g. ("sprite", "colour")
+    frozen: tuple[str, ...] = ()  # decoder parts kept exactly as copied (here, or in any run from --init), e.g. ("sprite", "colour")
     # Batches drawn uniformly over the answer codes (always so toward exemplars): a geometry point learns
     # one sprite per code, and a code few training images use would otherwise be drawn from little practice.
     balance: bool = False
@@ -178,7 +178,8 @@ def fit_prior(model, data: TrainData) -> dict:
     """Fit the categorical prior on the training codes; returns the code's usage for the card."""
     symbols = training_codes(model, data)
     model.entropy_model.fit(symbols)
-    used = torch.unique(symbols[:, 0]).numel()
+    answer_symbols = len(model.cfg.answer_levels) if model.cfg.answer_coding == "digits" else 1
+    used = len(torch.unique(symbols[:, :answer_symbols], dim=0))
     return {"answer_codes_used": used, "prior_entropy_bits": round(model.entropy_model.entropy_bits(), 3)}
 
 

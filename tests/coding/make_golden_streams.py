@@ -1,6 +1,6 @@
 """Write the golden streams that tests/coding/test_golden_streams.py checks speed work against.
 
-    python tests/coding/make_golden_streams.py
+    python tests/coding/make_golden_streams.py [NAME ...]     (no names: every shipped codec)
 
 For every shipped codec: the .vqg stream of the first IMAGES easy-VQA (or its dataset's) test images,
 and what it decodes to, as one PNG strip (8-bit, lossless). Run it only when a change is *meant* to
@@ -38,9 +38,9 @@ def strip(images: torch.Tensor) -> np.ndarray:
     return torch.cat(list(pixels), dim=1).numpy()
 
 
-def main() -> int:
+def main(names: list[str]) -> int:
     GOLDEN.mkdir(exist_ok=True)
-    for card in shipped_codecs():
+    for card in [c for c in shipped_codecs() if not names or c["name"] in names]:
         codec = load_codec(card["name"])
         stream = encode_images(codec, first_test_images(card))
         decoded, _, _ = decode_images(codec, stream)
@@ -51,4 +51,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -7,7 +7,7 @@ from vqagan_lib.coding.bitstream import pack, parse, unpack_symbols
 from vqagan_lib.data import sort_of_clevr
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.codec import CodecConfig, build_model
-from vqagan_lib.models.colour_objects import find_by_colour
+from vqagan_lib.data.colour_objects import find_by_colour
 from vqagan_lib.training.batches import DataConfig
 from vqagan_lib.training.engine import TrainConfig, train
 

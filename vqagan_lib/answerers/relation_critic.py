@@ -8,7 +8,7 @@ cell of the feature map as an "object" (features + its coordinates) and scores e
 cells with an MLP g, conditioned on the question, then sums. With C cells that is C^2 pairs
 per question. Our questions always name one object and relate the others to it, so we keep
 one side of each pair fixed to the object the question names; and our objects are not feature-map cells
-but the objects themselves, found by colour (models/colour_objects.py):
+but the objects themselves, found by colour (data/colour_objects.py):
 
     image -> K colour prototypes (started at a k-means of the training pixels) -> per prototype k:
              where its pixels are (centroid c_k) and the silhouette they make (read by an MLP) -> o_k
@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from vqagan_lib.data.pixels import palette_of
-from vqagan_lib.models.colour_objects import GLIMPSE, find_by_colour
+from vqagan_lib.data.colour_objects import GLIMPSE, find_by_colour
 
 
 # The pick scores are scaled up: freshly initialised layers give scores too close together for a softmax

@@ -4,7 +4,7 @@ A scene of several flat objects does not fit one categorical index: every object
 So the code is a row of slots, each sent digit by digit under its own table (CodecConfig.answer_coding
 "digits"), and the decoder draws one sprite per slot:
 
-    encoder  x -> per slot k: its colour's pixels (models/colour_objects.py) -> their centroid (x_k, y_k),
+    encoder  x -> per slot k: its colour's pixels (data/colour_objects.py) -> their centroid (x_k, y_k),
                 and their silhouette around it -> a small MLP -> appearance a_k
     code     [a_k..., x_k, y_k] for k = 1..K, each number one FSQ digit
     decoder  a sprite from a_k (one network for every slot) in slot k's colour, placed at (x_k, y_k),
@@ -25,7 +25,7 @@ from torch import nn
 
 from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.data.pixels import palette_of
-from vqagan_lib.models.colour_objects import GLIMPSE, find_by_colour
+from vqagan_lib.data.colour_objects import GLIMPSE, find_by_colour
 from vqagan_lib.models.layered_decoder import box_grid
 
 SPRITE = 16  # a slot's sprite resolution: the scenes' objects are 9 pixels wide
@@ -34,7 +34,7 @@ SPRITE = 16  # a slot's sprite resolution: the scenes' objects are 9 pixels wide
 class SlotEncoder(nn.Module):
     """Image (B,3,S,S) -> pre-quantisation values (B, K * (A + 2)), slot-major: [a_1..a_A, x, y] per slot.
 
-    Each slot finds its object by its colour (models/colour_objects.py): the centroid is where it is, and a
+    Each slot finds its object by its colour (data/colour_objects.py): the centroid is where it is, and a
     small MLP reads what it looks like from its silhouette."""
 
     def __init__(self, image_size: int, slots: int, appearance: int, channels: int, position_levels: tuple[int, int]):

@@ -97,6 +97,13 @@ def test_keep_names_round_trip_and_models_json(setup, capsys):
     assert any(r["metrics"].get("benchmark", {}).get("audit", 0) is None for r in rows)
 
 
+def test_models_lists_a_point_whose_dataset_has_no_vilt_judge(capsys):
+    """A Sort-of-CLEVR point's card holds null for the ViLT judge (none is shipped for that world yet)."""
+    assert main(["models"]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("scenes-96bit"))
+    assert "ViLT judge not measured" in line and "rule judge" in line and "bits/image" in line
+
+
 def test_training_stages_are_listed_as_stages_and_refused_by_compress(setup, capsys):
     root, _, _ = setup
     capsys.readouterr()

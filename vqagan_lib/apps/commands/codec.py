@@ -204,13 +204,18 @@ def run_info(args) -> int:
     return 0
 
 
+def _share(value) -> str:
+    """An accuracy from a card: a measured share, or 'not measured' where the card holds null (no such judge)."""
+    return "not measured" if value is None or value != value else f"{value:.1%}"
+
+
 def _summary(card: dict) -> tuple[str, str]:
     """(rate, accuracy) as measured: a codec's benchmark numbers, a critic's or judge's test accuracy."""
     metrics = card.get("metrics") or {}
     bench = metrics.get("benchmark")
     if bench:
         return (f"{bench['stream_bits']:.1f} bits/image ({bench['file_bits'] / 8:.1f} B/file)",
-                f"rule judge {bench['judge_rules']:.1%}, ViLT judge {bench['judge_vilt']:.1%}, critic {bench['critic']:.1%}")
+                f"rule judge {_share(bench['judge_rules'])}, ViLT judge {_share(bench['judge_vilt'])}, critic {_share(bench['critic'])}")
     if "val/rate_bits" in metrics:
         return f"{metrics['val/rate_bits']:.1f} bits/image (held-out, from tables)", "not benchmarked"
     if "test_accuracy" in metrics:

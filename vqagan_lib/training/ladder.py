@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from vqagan_lib.checkpoint import copy_checkpoint, update_card
 from vqagan_lib.config import apply_overrides
+from vqagan_lib.data.registry import DEFAULT
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.runtime import CHECKPOINT_DIR, machine_description
 from vqagan_lib.training.engine import TrainConfig, train
@@ -93,6 +94,12 @@ class RatePoint:
     recipe: tuple[str, ...]  # dotted overrides of TrainConfig, exactly as `python -m vqagan_lib train` takes them
     init: str | None = None  # the point this one starts from
     setting: str = ""  # one line for reports
+
+    @property
+    def dataset(self) -> str:
+        """The dataset the recipe trains on: its --data.name, else the default one."""
+        flags = list(self.recipe)
+        return flags[flags.index("--data.name") + 1] if "--data.name" in flags else DEFAULT
 
 
 LADDER = {

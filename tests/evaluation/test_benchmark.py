@@ -131,7 +131,11 @@ def test_a_dataset_without_a_vilt_judge_meets_no_target_that_needs_both_judges()
                         per_type={"all": 0.995, "relational": 0.99}, per_type_vilt={})
     webp = CodecResult("WebP q0", "classical", "s", 1600.0, 1600.0, 0.80, nan, 0.8, 28.0, 0.9, 2000.0, 30000.0,
                        per_type={"all": 0.8}, per_type_vilt={})
-    lines = target_lines([scene, webp], dataset="sort-of-clevr")
-    assert "**missed** (no ViLT judge to read it)" in lines[1] and "ViLT not shipped" in lines[1]  # <= 128 bits
+    short = CodecResult("scenes-48bit", "ours", "s", 36.0, 80.0, 0.913, nan, 0.88, 13.0, 0.35, 800.0, 2000.0,
+                        per_type={"all": 0.913, "relational": 0.86}, per_type_vilt={})
+    lines = target_lines([short, scene, webp], dataset="sort-of-clevr")
+    assert lines[0].startswith("- at most 48 bits") and ("**missed** (no ViLT judge to read it, by 3.7 points (rule judge), "
+                                                          "relational by 6.0 points (rule judge))") in lines[0]
+    assert "**missed** (no ViLT judge to read it)" in lines[1] and "ViLT not shipped" in lines[1]  # <= 128 bits, IoU 0.85 met
     assert "IoU" in lines[1] and "rules 99.5%" in lines[1]
     assert "rule judge alone" in lines[-1] and "**met**" in lines[-1]  # 70 bits against 1,600 at 99.5% vs 80%

@@ -283,11 +283,13 @@ def target_lines(results: list[CodecResult], dataset: str = DEFAULT) -> list[str
             lines.append(f"- {what}: **missed**, no rate point of ours is within the bound.")
             continue
         best = max(within, key=lambda r: (_meets(r, needed, iou, group, group_needed), _reading(r)))
-        short = [f"by {100 * (needed - _judged(best)):.1f} points"] if _judged(best) < needed else []
-        short += ["no ViLT judge to read it"] if best.judge_vilt != best.judge_vilt else []
+        # Without a ViLT judge the shortfall is the rule judge's alone, and says so.
+        judge = "" if best.judge_vilt == best.judge_vilt else " (rule judge)"
+        short = ["no ViLT judge to read it"] if judge else []
+        short += [f"by {100 * (needed - _reading(best)):.1f} points{judge}"] if _reading(best) < needed else []
         short += [f"IoU {best.iou:.2f} < {iou}"] if iou is not None and not best.iou >= iou else []
-        if group is not None and _judged(best, group) < group_needed:
-            short += [f"{group} by {100 * (group_needed - _judged(best, group)):.1f} points"]
+        if group is not None and _reading(best, group) < group_needed:
+            short += [f"{group} by {100 * (group_needed - _reading(best, group)):.1f} points{judge}"]
         verdict = f"**missed** ({', '.join(short)})" if short else "**met**"
         lines.append(f"- {what}: {verdict}; best {best.name}: {getattr(best, rate_key):.1f} bits, rules "
                      f"{best.judge_rules:.1%}, ViLT " + (f"{best.judge_vilt:.1%}" if best.judge_vilt == best.judge_vilt else "not shipped")

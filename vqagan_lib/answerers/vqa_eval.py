@@ -14,10 +14,10 @@ import torch.nn as nn
 from vqagan_lib.answerers.critic import load_critic
 from vqagan_lib.answerers.judge_vilt import load_judge
 from vqagan_lib.answerers.judges import critic_name, judge_name, rule_judge
+from vqagan_lib.checkpoint import model_folders
 from vqagan_lib.data.pixels import as_float
 from vqagan_lib.data.registry import DEFAULT, get_dataset
 from vqagan_lib.data.split import VQASplit
-from vqagan_lib.runtime import CHECKPOINT_DIR
 
 
 @torch.no_grad()
@@ -55,8 +55,8 @@ def default_answerers(dataset: str = DEFAULT, without_missing_judge: bool = Fals
 
 
 def shipped(name: str) -> bool:
-    """Whether a checkpoint of that name ships with the library."""
-    return (CHECKPOINT_DIR / f"{name}.safetensors").exists()
+    """Whether a model of that name is where bare names are looked up (the shipped ones, then VQAGAN_MODELS)."""
+    return any((folder / f"{name}.safetensors").is_file() for folder in model_folders())
 
 
 def table_columns(dataset: str) -> tuple[str, ...]:

@@ -120,19 +120,22 @@ class DiscreteCodec(nn.Module):
     def symbols_of(self, code: torch.Tensor) -> torch.Tensor:
         """Code (B, d_a + d_g) -> symbols (B, G): the answer symbol (or each answer digit), then each geometry digit."""
         d_a = len(self.cfg.answer_levels)
+        geometry = self.geometry_fsq.to_digits(code[:, d_a:]) if self.geometry_fsq is not None else code[:, d_a:].long()
         if self.cfg.answer_coding == "digits":
-            return torch.cat([digits_of(code[:, :d_a], self.cfg.answer_levels),
-                              digits_of(code[:, d_a:], self.cfg.geometry_levels)], dim=1)
+            return torch.cat([self.answer_fsq.to_digits(code[:, :d_a]), geometry], dim=1)
         cell = self.answer_fsq.to_index(code[:, :d_a])
         answer = self.symbol_of_cell[cell] if self.cfg.answer_symbols else cell
-        return torch.cat([answer[:, None], digits_of(code[:, d_a:], self.cfg.geometry_levels)], dim=1)
+        return torch.cat([answer[:, None], geometry], dim=1)
 
     def code_of(self, symbols: torch.Tensor) -> torch.Tensor:
         """Symbols (B, G) -> code (B, d_a + d_g), the inverse of symbols_of."""
+        d_a = len(self.cfg.answer_levels) if self.cfg.answer_coding == "digits" else 1
+        rest = symbols[:, d_a:]
+        geometry = self.geometry_fsq.from_digits(rest) if self.geometry_fsq is not None else rest.float()
         if self.cfg.answer_coding == "digits":
-            return code_of_digits(symbols, self.cfg.answer_levels + self.cfg.geometry_levels)
+            return torch.cat([self.answer_fsq.from_digits(symbols[:, :d_a]), geometry], dim=1)
         cell = self.cell_of_symbol[symbols[:, 0]] if self.cfg.answer_symbols else symbols[:, 0]
-        return torch.cat([self.answer_fsq.from_index(cell), code_of_digits(symbols[:, 1:], self.cfg.geometry_levels)], dim=1)
+        return torch.cat([self.answer_fsq.from_index(cell), geometry], dim=1)
 
     def joint_index(self, symbols: torch.Tensor) -> torch.Tensor:
         """Symbols (B, G) -> one number per code in [0, code_space): the decode table's row (mixed radix, first symbol fastest)."""
@@ -228,18 +231,6 @@ def build_networks(cfg: CodecConfig) -> tuple[nn.Module, nn.Module]:
     if cfg.decoder == "layered":
         return encoder, LayeredDecoder(cfg.image_size, cfg.channels, d_a, d_g)
     return encoder, Decoder(cfg.image_size, cfg.channels, d_a + d_g)
-
-
-def digits_of(code: torch.Tensor, levels) -> torch.Tensor:
-    """FSQ values (B, d) in [-1, 1] -> their digits (B, d) in [0, L_i), long."""
-    half = torch.tensor([level // 2 for level in levels], dtype=code.dtype, device=code.device)
-    return torch.round(code * half + half).long()
-
-
-def code_of_digits(digits: torch.Tensor, levels) -> torch.Tensor:
-    """Digits (B, d) -> FSQ values (B, d), the inverse of digits_of."""
-    half = torch.tensor([level // 2 for level in levels], dtype=torch.long, device=digits.device)
-    return (digits - half).float() / half
 
 
 def check_config(cfg: CodecConfig) -> None:

@@ -54,10 +54,16 @@ class FSQ(nn.Module):
         """Quantised code (B, d) -> index (B,) in [0, size)."""
         if self.size >= 1 << 62:
             raise ValueError(f"FSQ levels {self.levels}: {self.size:.3g} codes have no int64 index (send the digits)")
-        digits = torch.round(code * (self._levels // 2) + self._levels // 2).long()  # (B, d) in [0, L)
-        return (digits * self._basis).sum(dim=-1)
+        return (self.to_digits(code) * self._basis).sum(dim=-1)
 
     def from_index(self, index: torch.Tensor) -> torch.Tensor:
         """Index (B,) -> quantised code (B, d), the inverse of to_index."""
-        digits = (index.long()[:, None] // self._basis) % self._levels.long()  # (B, d)
+        return self.from_digits((index.long()[:, None] // self._basis) % self._levels.long())
+
+    def to_digits(self, code: torch.Tensor) -> torch.Tensor:
+        """Quantised code (B, d) -> each dimension's digit (B, d), long, in [0, L_i)."""
+        return torch.round(code * (self._levels // 2) + self._levels // 2).long()
+
+    def from_digits(self, digits: torch.Tensor) -> torch.Tensor:
+        """Digits (B, d) -> quantised code (B, d), the inverse of to_digits."""
         return (digits - self._levels.long() // 2).float() / (self._levels // 2)

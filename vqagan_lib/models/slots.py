@@ -23,7 +23,6 @@ import math
 import torch
 from torch import nn
 
-from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.data.pixels import palette_of
 from vqagan_lib.data.colour_objects import GLIMPSE, find_by_colour
 from vqagan_lib.models.layered_decoder import box_grid
@@ -104,13 +103,6 @@ class SlotDecoder(nn.Module):
             m = masks[:, k:k + 1]
             image = image * (1 - m) + colours[k][None, :, None, None] * m
         return image
-
-    @torch.no_grad()
-    def draw(self, code: torch.Tensor) -> torch.Tensor:
-        """Decoding to 8-bit pixels (B,S,S,3), eval mode only: `forward` rounded."""
-        if self.training:
-            raise RuntimeError("draw() decodes; call eval() first")
-        return to_pixels(self(code))
 
 
 @torch.no_grad()

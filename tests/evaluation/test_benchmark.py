@@ -131,7 +131,7 @@ def test_a_dataset_without_a_vilt_judge_meets_no_target_that_needs_both_judges()
                         per_type={"all": 0.995, "relational": 0.99}, per_type_vilt={})
     webp = CodecResult("WebP q0", "classical", "s", 1600.0, 1600.0, 0.80, nan, 0.8, 28.0, 0.9, 2000.0, 30000.0,
                        per_type={"all": 0.8}, per_type_vilt={})
-    short = CodecResult("scenes-48bit", "ours", "s", 36.0, 80.0, 0.913, nan, 0.88, 13.0, 0.35, 800.0, 2000.0,
+    short = CodecResult("scenes-short", "ours", "s", 36.0, 80.0, 0.913, nan, 0.88, 13.0, 0.35, 800.0, 2000.0,
                         per_type={"all": 0.913, "relational": 0.86}, per_type_vilt={})
     lines = target_lines([short, scene, webp], dataset="sort-of-clevr")
     assert lines[0].startswith("- at most 48 bits") and ("**missed** (no ViLT judge to read it, by 3.7 points (rule judge), "
@@ -139,3 +139,18 @@ def test_a_dataset_without_a_vilt_judge_meets_no_target_that_needs_both_judges()
     assert "**missed** (no ViLT judge to read it)" in lines[1] and "ViLT not shipped" in lines[1]  # <= 128 bits, IoU 0.85 met
     assert "IoU" in lines[1] and "rules 99.5%" in lines[1]
     assert "rule judge alone" in lines[-1] and "**met**" in lines[-1]  # 70 bits against 1,600 at 99.5% vs 80%
+
+
+def test_each_ablation_sits_beside_the_point_it_matches():
+    from vqagan_lib.evaluation.benchmark import ablation_table
+
+    groups = {"all": 0.96, "non-relational": 0.98, "relational": 0.94}
+    ours = CodecResult("scenes-64bit", "ours", "s", 42.0, 90.0, 0.96, math.nan, 0.92, 15.0, 0.7, 900.0, 3000.0, per_type=groups)
+    blind = CodecResult("no-vqa", "ablation", "s", 43.0, 91.0, 0.90, math.nan, 0.85, 15.0, 0.7, 900.0, 3000.0,
+                        per_type={"all": 0.90, "non-relational": 0.95, "relational": 0.85}, against="scenes-64bit")
+    orphan = CodecResult("orphan", "ablation", "s", 9.0, 9.0, 0.5, math.nan, 0.5, 9.0, 0.1, 9.0, 9.0, per_type=groups,
+                         against="not-benchmarked")
+    rows = ablation_table([ours, blind, orphan], "sort-of-clevr").splitlines()
+    assert rows[0] == ("| ablation | bits | all | non-relational | relational | against | bits | all | non-relational "
+                       "| relational |")
+    assert rows[2:] == ["| no-vqa | 43.0 | 90.0% | 95.0% | 85.0% | scenes-64bit | 42.0 | 96.0% | 98.0% | 94.0% |"]

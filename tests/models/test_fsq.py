@@ -13,7 +13,7 @@ from vqagan_lib.models.entropy_model import TOTAL
 from vqagan_lib.models.fsq import FSQ
 
 
-@pytest.mark.parametrize("levels", [(8, 6, 5), (5, 5), (3, 4, 7)])
+@pytest.mark.parametrize("levels", [(8, 6, 5), (5, 5), (3, 4, 7), (2, 3, 2)])
 def test_fsq_has_exactly_the_levels_asked_for(levels):
     fsq = FSQ(levels)
     code = fsq(torch.randn(20000, len(levels)) * 3)  # (N, d) in [-1, 1]
@@ -40,9 +40,20 @@ def test_straight_through_gradient_is_that_of_the_bounding():
     assert torch.allclose(z.grad, w.grad) and (z.grad > 0).all()  # rounding passes the gradient through unchanged
 
 
-def test_two_levels_are_refused():
-    with pytest.raises(ValueError, match=">= 3"):
-        FSQ((2, 5))
+def test_two_levels_split_at_zero_and_one_level_is_refused():
+    fsq = FSQ((2,))
+    z = torch.tensor([[-3.0], [-1e-3], [1e-3], [3.0]])
+    assert fsq.to_digits(fsq(z)).flatten().tolist() == [0, 0, 1, 1]  # z = 0 is the one bin edge
+    with pytest.raises(ValueError, match=">= 2"):
+        FSQ((1, 5))
+
+
+def test_the_shift_leaves_three_or_more_levels_as_they_were():
+    """The half-bin shift of the even levels is atanh(0.5 / half), as every shipped code was trained with."""
+    for level in range(3, 70):
+        fsq, z = FSQ((level,)), torch.linspace(-4, 4, 801)[:, None]
+        half, offset = (level - 1) / 2, 0.5 * (level % 2 == 0)
+        assert torch.allclose(fsq.bound(z), torch.tanh(z + math.atanh(offset / half)) * half - offset)
 
 
 def test_prior_tables_sum_to_the_coder_total_and_follow_the_counts():
@@ -179,3 +190,17 @@ def test_a_codec_can_send_its_answer_code_digit_by_digit():
     assert torch.allclose(codec.decompress(torch.from_numpy(decoded)), codec.decoder(code), atol=1e-6)
     with pytest.raises(VQAGanError, match="answer_coding"):
         build_model(CodecConfig(model="fsq", answer_levels=levels, answer_coding="digits", answer_symbols=4))
+
+
+@pytest.mark.parametrize("level", [2, 3, 8, 12, 64])
+def test_a_digits_middle_is_the_mean_of_the_inputs_that_round_to_it(level):
+    """An evenly spread u in (-1, 1), entering as atanh(u) less the shift, lands on each digit's bin evenly:
+    the mean u of each digit is its middle."""
+    from vqagan_lib.models.fsq import level_shift
+
+    fsq = FSQ((level,))
+    u = torch.linspace(-1, 1, 200_001, dtype=torch.float64)[1:-1, None]
+    code = fsq((torch.atanh(u) - level_shift(level)).float())
+    digits = fsq.to_digits(code).flatten()
+    means = torch.stack([u.flatten()[digits == d].mean() for d in range(level)])
+    assert torch.allclose(fsq.middles(fsq.from_digits(torch.arange(level)[:, None])).flatten().double(), means, atol=1e-3)

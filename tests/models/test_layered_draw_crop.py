@@ -228,3 +228,21 @@ def test_the_shipped_layered_codecs_draw_their_test_codes_as_the_whole_canvas_do
         with torch.no_grad():
             code = codec.code_of(codec.compress(x))
         assert torch.equal(codec.decoder.draw(code), whole_canvas_draw(codec.decoder, code)), name
+
+
+def test_appearances_are_made_once_per_answer_code_and_forgotten_on_train():
+    decoder = spread_decoder(0, 4)
+    first, second = random_codes(200, 4, 1), random_codes(200, 4, 2)
+    decoder.draw(first)
+    seen = len(torch.unique(first[:, :ANSWER_DIM], dim=0))
+    assert len(decoder._known[0]) == seen
+    both = torch.cat([first, second])
+    drawn = decoder.draw(both)
+    assert len(decoder._known[0]) == len(torch.unique(both[:, :ANSWER_DIM], dim=0))  # only the new codes were added
+    with torch.no_grad():
+        answers = torch.unique(both[:, :ANSWER_DIM], dim=0)
+        for cached, fresh in zip(decoder.appearances(answers), decoder.appearance(answers)):
+            assert torch.equal(cached, fresh)
+    assert torch.equal(drawn, whole_canvas_draw(decoder, both))
+    decoder.train()
+    assert decoder._known is None

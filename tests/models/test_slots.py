@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vqagan_lib.coding.bitstream import pack, parse, unpack_symbols
+from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.data import sort_of_clevr
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.models.codec import CodecConfig, build_model
@@ -83,3 +84,45 @@ def test_the_scene_codec_trains_a_few_steps_with_the_vqa_term(tmp_path):
     result = train(cfg, progress=False)
     assert np.isfinite(result.logs["train/vqa"]) and result.model.entropy_model.frozen
     assert result.model.entropy_model.check_tables().shape == (len(SCENE_LEVELS), 8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_drawing_in_8_bits_is_the_float_decoder_rounded(seed):
+    """Overlapping slots (the later on top), slots half or wholly off the canvas, repeated appearances."""
+    codec = scene_codec().eval()
+    codec.seed_from_data(sort_of_clevr.render(sort_of_clevr.generate_scenes(32, seed=1)))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in codec.decoder.sprite.parameters():  # sprites of every shape, not only the freshly built blob
+            p.add_(torch.randn(p.shape, generator=g) * 0.5)
+        codec.decoder.half_size.copy_(torch.rand(6, 2, generator=g) * 0.3 + 0.05)
+    code = codec.code_of(torch.stack([torch.randint(0, level, (200,), generator=g) for level in SCENE_LEVELS], dim=1))
+    code.view(200, 6, 3)[:20, :, 1:] *= 1.6  # some centres beyond the edges
+    code.view(200, 6, 3)[20:40, 1, 1:] = code.view(200, 6, 3)[20:40, 0, 1:]  # two slots in one place
+    with torch.no_grad():
+        expected = to_pixels(codec.decoder(code))
+        drawn = codec.decoder.draw(code)
+    assert drawn.dtype == torch.uint8 and torch.equal(drawn, expected)
+
+
+def test_a_shipped_scene_codec_decodes_its_stream_in_8_bits_as_its_float_decoder():
+    from vqagan_lib.models.codec import load_codec
+
+    codec = load_codec("scenes-96bit")
+    images = sort_of_clevr.load_split("test", limit_images=64).images.float() / 255
+    symbols = codec.compress(images)
+    assert torch.equal(codec.decompress_pixels(symbols), to_pixels(codec.decompress(symbols)))
+
+
+@pytest.mark.parametrize("name", ["scenes-64bit", "ablation-scenes-no-vqa-96bit", "ablation-scenes-non-relational-24bit"])
+def test_every_scene_recipe_runs_a_few_steps_from_its_start(name, tmp_path):
+    from vqagan_lib.config import apply_overrides
+    from vqagan_lib.runtime import CHECKPOINT_DIR
+    from vqagan_lib.training.ladder import LADDER, ladder_config
+
+    cfg = apply_overrides(ladder_config(name, steps=2), ["--data.limit_images", "16", "--data.val_images", "8",
+                                                          "--batch_size", "8", "--out_dir", str(tmp_path / name)])
+    start = LADDER[name].init
+    result = train(cfg, progress=False, init_from=None if start is None else CHECKPOINT_DIR / f"{start}.safetensors")
+    assert all(np.isfinite(v) for v in result.logs.values()) and result.model.entropy_model.frozen
+    assert result.model.cfg.answer_levels == cfg.model.answer_levels

@@ -51,6 +51,25 @@ def test_ablations_share_the_code_and_differ_in_one_part():
     assert ladder_config("ablation-continuous-6bit").model.model == "codec"
 
 
+def test_every_ablation_is_measured_beside_a_point_of_ours_on_its_dataset():
+    for name, point in LADDER.items():
+        if point.role == "ablation":
+            assert point.against in LADDER and LADDER[point.against].role == "ours", name
+            assert LADDER[point.against].dataset == point.dataset, name
+        else:
+            assert point.against is None, name
+
+
+def test_scene_ablations_differ_from_their_point_in_one_part():
+    full, no_vqa = ladder_config("scenes-64bit"), ladder_config("ablation-scenes-no-vqa-64bit")
+    assert no_vqa.model == full.model and no_vqa.vqa.weight == 0 < full.vqa.weight
+    assert ladder_config("ablation-scenes-no-vqa-96bit").vqa.weight == 0 < ladder_config("scenes-96bit").vqa.weight
+    assert LADDER["ablation-scenes-no-vqa-64bit"].init == "ablation-scenes-no-vqa-96bit"  # pixels only, all the way
+    non_relational = ladder_config("ablation-scenes-non-relational-24bit")
+    assert set(non_relational.data.question_types) == {"shape", "horizontal", "vertical"} and not full.data.question_types
+    assert non_relational.vqa == full.vqa and non_relational.model.decoder == full.model.decoder
+
+
 def test_at_least_five_rate_points_up_to_64_bits():
     budgets = [float(name.split("-")[-1].removesuffix("bit")) for name, p in LADDER.items() if p.role == "ours"]
     assert len(budgets) >= 5 and min(budgets) <= 5 and max(budgets) >= 64

@@ -21,24 +21,38 @@ SHARPNESS = 20.0
 GLIMPSE = 13  # pixels along the side of the window around each object: the scenes' objects are 9 wide
 
 
-def pixel_grid(size: int, device) -> torch.Tensor:
-    """(S*S,2): the (x, y) of each pixel in [-1, 1], row-major."""
-    ramp = torch.linspace(-1, 1, size, device=device)
-    ys, xs = torch.meshgrid(ramp, ramp, indexing="ij")
-    return torch.stack([xs.flatten(), ys.flatten()], dim=1)
-
-
 def find_by_colour(x: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (B,3,S,S) in [0,1], colours (K,3) in [-1,1] -> centroids (B,K,2) in [-1,1], silhouettes (B,K,G*G)."""
     b, _, size, _ = x.shape
     k = len(colours)
-    pixels = (x * 2 - 1).flatten(2).transpose(1, 2)  # (B,S*S,3)
-    distance = ((pixels[:, None] - colours[None, :, None]) ** 2).sum(dim=3)  # (B,K,S*S)
-    centre = torch.softmax(-SHARPNESS * distance, dim=2) @ pixel_grid(size, x.device)  # (B,K,2)
-    closeness = torch.exp(-SHARPNESS * distance).view(b * k, 1, size, size)
-    steps = torch.arange(GLIMPSE, dtype=x.dtype, device=x.device) - (GLIMPSE - 1) / 2  # pixel offsets around the centre
-    ys, xs = torch.meshgrid(steps, steps, indexing="ij")
-    # pixel_grid puts pixel i at -1 + 2i/(S-1): align_corners=True samples on the same grid
-    where = centre.view(b * k, 1, 1, 2) + torch.stack([xs, ys], dim=2)[None] * (2 / (size - 1))  # (B*K,G,G,2)
-    silhouette = F.grid_sample(closeness, where, padding_mode="zeros", align_corners=True)  # (B*K,1,G,G)
-    return centre, silhouette.view(b, k, GLIMPSE * GLIMPSE)
+    pixels = (x * 2 - 1).flatten(2)  # (B,3,S*S)
+    # -sharpness |p - c|^2 = sharpness (2 p.c - |p|^2 - |c|^2): one small matrix product over [p, |p|^2, 1],
+    # where the difference itself would be a (B,K,S*S,3) tensor
+    terms = torch.cat([pixels, (pixels ** 2).sum(1, keepdim=True), torch.ones_like(pixels[:, :1])], dim=1)  # (B,5,S*S)
+    weights = SHARPNESS * torch.cat([2 * colours, -torch.ones_like(colours[:, :1]), -(colours ** 2).sum(1, keepdim=True)], dim=1)
+    logits = weights @ terms  # (B,K,S*S)
+    weight = torch.softmax(logits, dim=2).view(b, k, size, size)
+    ramp = torch.linspace(-1, 1, size, device=x.device, dtype=x.dtype)  # pixel i at -1 + 2i/(S-1)
+    centre = torch.stack([weight.sum(2) @ ramp, weight.sum(3) @ ramp], dim=2)  # (B,K,2): x from the columns, y the rows
+    return centre, _glimpse(logits.view(b, k, size * size), centre, size).flatten(2)
+
+
+def _glimpse(logits: torch.Tensor, centre: torch.Tensor, size: int) -> torch.Tensor:
+    """Closeness exp(logits) (B,K,S*S) sampled bilinearly at the centroid (B,K,2) plus whole-pixel offsets -> (B,K,G,G).
+
+    Every sample shares the centroid's fraction of a pixel, so the sampling is one (G+1) x (G+1) window of
+    pixels blended by those two fractions, zero outside the canvas: the closeness of the rest of the
+    picture is never computed.
+    """
+    position = (centre + 1) * (size - 1) / 2  # (B,K,2) in pixels
+    whole = torch.floor(position.detach())
+    fraction = position - whole  # the gradient of a sample's place flows through its fraction
+    steps = torch.arange(GLIMPSE + 1, device=logits.device) - (GLIMPSE - 1) // 2
+    cols, rows = whole[..., 0:1].long() + steps, whole[..., 1:2].long() + steps  # (B,K,G+1) each
+    inside = ((rows >= 0) & (rows < size))[..., :, None] & ((cols >= 0) & (cols < size))[..., None, :]
+    flat = rows.clamp(0, size - 1)[..., :, None] * size + cols.clamp(0, size - 1)[..., None, :]  # (B,K,G+1,G+1)
+    window = torch.exp(logits.gather(2, flat.flatten(2))).view(flat.shape) * inside
+    fx, fy = fraction[..., 0, None, None], fraction[..., 1, None, None]
+    top = (1 - fx) * window[..., :-1, :-1] + fx * window[..., :-1, 1:]
+    bottom = (1 - fx) * window[..., 1:, :-1] + fx * window[..., 1:, 1:]
+    return (1 - fy) * top + fy * bottom

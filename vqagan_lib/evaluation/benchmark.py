@@ -183,7 +183,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
                                              audit=audit.share if audit else float("nan"),
                                              nominal_bits=nominal_bits(spec),
                                              table_decoded=bool(getattr(codec, "decodes_by_table", False)),
-                                             latency=our_latency(codec, split.images))
+                                             latency=our_latency(codec, split.images),
+                                             against=spec.get("ladder", {}).get("against", ""))
             results.append(result)
             if kind != "classical" or name == speed.SPEED_REFERENCE:
                 grid[name] = rec.images[: cfg.grid_images]
@@ -340,6 +341,23 @@ def per_type_table(results: list[CodecResult], dataset: str = DEFAULT) -> str:
     return "\n".join(rows)
 
 
+def ablation_table(results: list[CodecResult], dataset: str = DEFAULT) -> str:
+    """Each ablation beside the point of ours it matches: bits and rule-judge accuracy per group of question types."""
+    by_name = {r.name: r for r in results}
+    groups = ["all"] + [g for g in get_dataset(dataset).QUESTION_GROUPS if g != "all"]
+    rows = ["| ablation | bits | " + " | ".join(groups) + " | against | bits | " + " | ".join(groups) + " |",
+            "|---|---|" + "---|" * len(groups) + "---|---|" + "---|" * len(groups)]
+
+    def cells(r: CodecResult) -> str:
+        return f"{r.stream_bits:.1f} | " + " | ".join(f"{r.per_type.get(g, float('nan')):.1%}" for g in groups)
+
+    for r in results:
+        match = by_name.get(r.against)
+        if r.kind == "ablation" and match is not None:
+            rows.append(f"| {r.name} | {cells(r)} | {match.name} | {cells(match)} |")
+    return "\n".join(rows)
+
+
 def critic_gap_table(results: list[CodecResult], dataset: str = DEFAULT) -> str:
     """Per question type, the critic's claim minus each judge's reading, in points: where a decoder could be
     pleasing the critic rather than keeping what is asked (the check that stands in for the audit above 12 bits)."""
@@ -377,6 +395,9 @@ def results_markdown(table: str, meta: dict, results: list[CodecResult]) -> str:
         per_type_table(results, dataset),
         "",
     ]
+    ablations = ablation_table(results, dataset)
+    if ablations.count("\n") > 1:
+        lines += ["Each ablation beside the point of ours it matches (stream bits, rule-judge accuracy):", "", ablations, ""]
     gaps = critic_gap_table(results, dataset)
     if gaps.count("\n") > 1:
         lines += ["The critic's claim minus each judge's reading, per question type (points):", "", gaps, ""]

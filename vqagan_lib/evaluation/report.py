@@ -39,6 +39,7 @@ class CodecResult:
     nominal_bits: float = float("nan")  # a shipped point's ceiling (log2 of its code space), for sorting and labels
     table_decoded: bool = False  # decoded by looking up a table of every code's image (evaluation/speed.py)
     latency: dict = field(default_factory=dict)  # one image at a time: encode/decode p50/p95 in ms (ours, WebP q0)
+    against: str = ""  # an ablation: the point of ours it is measured beside (its card's ladder.against)
 
     @classmethod
     def from_json(cls, record: dict) -> "CodecResult":

@@ -202,7 +202,8 @@ class DiscreteCodec(nn.Module):
             return torch.index_select(self._pixel_table, 0, self.joint_index(symbols))
         unique, inverse = torch.unique(symbols, dim=0, return_inverse=True)
         code = self.code_of(unique)
-        drawn = self.decoder.draw(code) if isinstance(self.decoder, LayeredDecoder) else to_pixels(self.decoder(code))
+        # the decoders that draw geometry go straight to 8 bits; a conv decoder's floats are rounded
+        drawn = self.decoder.draw(code) if isinstance(self.decoder, (LayeredDecoder, SlotDecoder)) else to_pixels(self.decoder(code))
         return torch.index_select(drawn, 0, inverse)
 
     def seed_from_data(self, images: torch.Tensor) -> None:
@@ -225,8 +226,9 @@ def build_networks(cfg: CodecConfig) -> tuple[nn.Module, nn.Module]:
     d_a, d_g = len(cfg.answer_levels), len(cfg.geometry_levels)
     if cfg.decoder == "slots":
         per_slot = d_a // cfg.slots
-        return (SlotEncoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.encoder_channels, cfg.answer_levels[per_slot - 2:per_slot]),
-                SlotDecoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.channels))
+        positions = cfg.answer_levels[per_slot - 2:per_slot]  # every slot's x and y digits alike (check_config)
+        return (SlotEncoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.encoder_channels, positions),
+                SlotDecoder(cfg.image_size, cfg.slots, per_slot - 2, cfg.channels, positions))
     encoder = Encoder(cfg.image_size, cfg.encoder_channels, d_a)
     if cfg.decoder == "layered":
         return encoder, LayeredDecoder(cfg.image_size, cfg.channels, d_a, d_g)
@@ -235,8 +237,8 @@ def build_networks(cfg: CodecConfig) -> tuple[nn.Module, nn.Module]:
 
 def check_config(cfg: CodecConfig) -> None:
     """One clear error for a code layout the prior or the coder cannot hold."""
-    if len(cfg.answer_levels) < 1 or any(level < 3 for level in cfg.answer_levels + cfg.geometry_levels):
-        raise VQAGanError(f"model.answer_levels / geometry_levels: levels must be >= 3, got "
+    if len(cfg.answer_levels) < 1 or any(level < 2 for level in cfg.answer_levels + cfg.geometry_levels):
+        raise VQAGanError(f"model.answer_levels / geometry_levels: levels must be >= 2, got "
                           f"{cfg.answer_levels} / {cfg.geometry_levels}")
     if cfg.decoder not in ("conv", "layered", "slots"):
         raise VQAGanError(f"model.decoder: unknown {cfg.decoder!r} (expected 'conv', 'layered' or 'slots')")

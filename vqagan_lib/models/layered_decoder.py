@@ -59,6 +59,11 @@ class LayeredDecoder(nn.Module):
         ramp = torch.linspace(-1, 1, self.SPRITE)
         radius = torch.sqrt(ramp[:, None] ** 2 + ramp[None, :] ** 2)
         self.register_buffer("mask_start", 4.0 * (0.8 - radius), persistent=False)  # (T, T) logits
+        self._known = None  # decoding's cache: (answer codes, mask, colour, layout) of each code drawn so far
+
+    def train(self, mode: bool = True):
+        self._known = None  # the weights may change: the cached appearances would go stale
+        return super().train(mode)
 
     def appearance(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Answer code (B, D_a) -> what it alone decides: mask (B,1,T,T) in [0,1], colour (B,3), and the
@@ -74,6 +79,24 @@ class LayeredDecoder(nn.Module):
         # hard it juts out of a rectangle's side and a reader takes the shape for a circle.
         mask = nn.functional.avg_pool2d(torch.sigmoid(logits), 3, stride=1, padding=1, count_include_pad=True)
         return mask, torch.sigmoid(self.colour(a)), self.layout(a)
+
+    @torch.no_grad()
+    def appearances(self, answers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`appearance` of distinct answer codes (U, D_a), for decoding: an answer code has one sprite in every
+        image, so each is made once per decoder and kept (at most one per code of the answer alphabet)."""
+        known, match = self._known, None
+        if len(answers) == 0:
+            return self.appearance(answers)
+        if known is not None:
+            match = (answers[:, None, :] == known[0][None]).all(dim=2)  # (U, C)
+        missing = answers if match is None else answers[~match.any(dim=1)]
+        if len(missing):
+            fresh = (missing,) + self.appearance(missing)
+            known = fresh if known is None else tuple(torch.cat([k, f]) for k, f in zip(known, fresh))
+            self._known = known
+            match = (answers[:, None, :] == known[0][None]).all(dim=2)
+        row = match.to(torch.uint8).argmax(dim=1)  # each answer's one matching cached row
+        return tuple(t.index_select(0, row) for t in known[1:])
 
     def box_of(self, layout: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Default layout (B,7) moved by the geometry code g (B, D_g) -> box (B,4) as (cx, cy, half width,
@@ -119,14 +142,14 @@ class LayeredDecoder(nn.Module):
         """Decoding straight to 8-bit pixels: code (B, D_a + D_g) -> (B,S,S,3) uint8, eval mode only.
 
         The same picture as `forward` in eval mode, rounded to 8 bits (tested equal), made cheaper: the
-        sprite and its colour depend on the answer code alone, so they are drawn once per distinct answer
-        code of the batch; the sprite is sampled only where it can reach (`lit_pixels`); every pixel is
+        sprite and its colour depend on the answer code alone, so they are made once per answer code and
+        kept (`appearances`); the sprite is sampled only where it can reach (`lit_pixels`); every pixel is
         then either the background's colour or the sprite's, written in 8 bits instead of blended in floats.
         """
         if self.training:
             raise RuntimeError("draw() decodes; call eval() first")
         answers, which = torch.unique(code[:, :self.answer_dim], dim=0, return_inverse=True)  # (U, D_a), (B,)
-        mask, colour, layout = self.appearance(answers)
+        mask, colour, layout = self.appearances(answers)
         box, background = self.box_of(layout[which], code[:, self.answer_dim:])
         n, s = len(code), self.image_size
         # One row of background pixels, then that row down the image: broadcasting a 3-byte pixel straight
@@ -143,45 +166,51 @@ class LayeredDecoder(nn.Module):
     WINDOW_GROUP = 64
 
     def lit_pixels(self, mask: torch.Tensor, which: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
-        """Where `placed_mask(mask[which], box) > 0.5`, as indices into the batch's pixels flattened (B*S*S),
-        found by sampling only the window of rows and columns that the sprite can reach.
+        """Where `placed_mask(mask[which], box) > 0.5`, as indices into the batch's pixels flattened (B*S*S)."""
+        return lit_pixels(mask, which, box, self.image_size, self.WINDOW_GROUP)
 
-        With zero padding and align_corners=False, a sample at |g| >= 1 + 1/T lies a whole texel beyond the
-        outermost texels' centres, so its bilinear weights fall on padding alone: exactly 0. So outside the
-        columns (rows) whose sprite x (y) is inside that bound nothing is lit, and inside, each pixel is
-        sampled at the very grid value that `placement` gives it (a slice of the same per-column and per-row
-        coordinates), so a sample near 0.5 thresholds the same way: the pixels are exactly those of the
-        whole-canvas sampling.
-        """
-        n, s = len(box), self.image_size
-        # int32 indices halve the bytes that the selection below reads and writes
-        index_dtype = torch.int32 if n * s * s <= torch.iinfo(torch.int32).max else torch.int64
-        if n == 0:
-            return torch.zeros(0, dtype=index_dtype, device=box.device)
-        gx, gy = self.sprite_coordinates(box)
-        reach = 1 + 1 / self.SPRITE
-        first_col, width = _reach_span(gx, reach)
-        first_row, height = _reach_span(gy, reach)
-        # Images sorted by their window's longer side, so that a group's window fits all of its images
-        # without being much larger than most of them.
-        groups = torch.maximum(width, height).argsort().split(self.WINDOW_GROUP)
-        sides = torch.stack([torch.stack([width[g].max(), height[g].max()]) for g in groups]).tolist()
-        lit = []
-        for images, (w, h) in zip(groups, sides):
-            if w == 0 or h == 0:
-                continue  # no sprite reaches into any of these images
-            # A window starts at its image's first reachable column (row), moved back where it would
-            # overhang the canvas; it still covers every reachable one, as no image's span exceeds it.
-            cols = first_col[images].clamp(max=s - w)[:, None] + torch.arange(w, device=box.device)  # (G, w)
-            rows = first_row[images].clamp(max=s - h)[:, None] + torch.arange(h, device=box.device)  # (G, h)
-            x, y = gx[images].gather(1, cols), gy[images].gather(1, rows)
-            g = len(images)
-            grid = torch.stack([x[:, None, :].expand(g, h, w), y[:, :, None].expand(g, h, w)], dim=3)
-            placed = nn.functional.grid_sample(mask[which[images]], grid, padding_mode="zeros", align_corners=False)
-            cols, rows, images = cols.to(index_dtype), rows.to(index_dtype), images.to(index_dtype)
-            pixel = (images * (s * s))[:, None, None] + rows[:, :, None] * s + cols[:, None, :]  # (G, h, w)
-            lit.append(pixel.masked_select(placed[:, 0] > 0.5))
-        return torch.cat(lit) if lit else torch.zeros(0, dtype=index_dtype, device=box.device)
+
+def lit_pixels(mask: torch.Tensor, which: torch.Tensor, box: torch.Tensor, size: int, window_group: int = 64) -> torch.Tensor:
+    """Where sprites `mask` (U,1,T,T), `mask[which]` sampled into `box` (B,4) on a size x size canvas, are over 0.5:
+    indices into the batch's pixels flattened (B*S*S), found by sampling only the window of rows and columns
+    that each sprite can reach.
+
+    With zero padding and align_corners=False, a sample at |g| >= 1 + 1/T lies a whole texel beyond the
+    outermost texels' centres, so its bilinear weights fall on padding alone: exactly 0. So outside the
+    columns (rows) whose sprite x (y) is inside that bound nothing is lit, and inside, each pixel is
+    sampled at the very grid value that `box_grid` gives it (a slice of the same per-column and per-row
+    coordinates), so a sample near 0.5 thresholds the same way: the pixels are exactly those of the
+    whole-canvas sampling.
+    """
+    n, s = len(box), size
+    # int32 indices halve the bytes that the selection below reads and writes
+    index_dtype = torch.int32 if n * s * s <= torch.iinfo(torch.int32).max else torch.int64
+    if n == 0:
+        return torch.zeros(0, dtype=index_dtype, device=box.device)
+    gx, gy = sprite_coordinates(box, size)
+    reach = 1 + 1 / mask.shape[-1]  # the sprite's own resolution T
+    first_col, width = _reach_span(gx, reach)
+    first_row, height = _reach_span(gy, reach)
+    # Images sorted by their window's longer side, so that a group's window fits all of its images
+    # without being much larger than most of them.
+    groups = torch.maximum(width, height).argsort().split(window_group)
+    sides = torch.stack([torch.stack([width[g].max(), height[g].max()]) for g in groups]).tolist()
+    lit = []
+    for images, (w, h) in zip(groups, sides):
+        if w == 0 or h == 0:
+            continue  # no sprite reaches into any of these images
+        # A window starts at its image's first reachable column (row), moved back where it would
+        # overhang the canvas; it still covers every reachable one, as no image's span exceeds it.
+        cols = first_col[images].clamp(max=s - w)[:, None] + torch.arange(w, device=box.device)  # (G, w)
+        rows = first_row[images].clamp(max=s - h)[:, None] + torch.arange(h, device=box.device)  # (G, h)
+        x, y = gx[images].gather(1, cols), gy[images].gather(1, rows)
+        g = len(images)
+        grid = torch.stack([x[:, None, :].expand(g, h, w), y[:, :, None].expand(g, h, w)], dim=3)
+        placed = nn.functional.grid_sample(mask[which[images]], grid, padding_mode="zeros", align_corners=False)
+        cols, rows, images = cols.to(index_dtype), rows.to(index_dtype), images.to(index_dtype)
+        pixel = (images * (s * s))[:, None, None] + rows[:, :, None] * s + cols[:, None, :]  # (G, h, w)
+        lit.append(pixel.masked_select(placed[:, 0] > 0.5))
+    return torch.cat(lit) if lit else torch.zeros(0, dtype=index_dtype, device=box.device)
 
 
 def _reach_span(coordinate: torch.Tensor, reach: float) -> tuple[torch.Tensor, torch.Tensor]:

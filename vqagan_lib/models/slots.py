@@ -18,16 +18,17 @@ mean is learnt, end to end: the pixel loss teaches the decoder to draw the slots
 
 Introduced in notebooks/08_sort_of_clevr.ipynb.
 """
-import math
-
 import torch
 from torch import nn
 
+from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.data.pixels import palette_of
 from vqagan_lib.data.colour_objects import GLIMPSE, find_by_colour
-from vqagan_lib.models.layered_decoder import box_grid
+from vqagan_lib.models.fsq import FSQ, level_shift
+from vqagan_lib.models.layered_decoder import box_grid, lit_pixels
 
 SPRITE = 16  # a slot's sprite resolution: the scenes' objects are 9 pixels wide
+EDGE = 1e-4  # how near the grid's ends a position may come: atanh is finite there, and no bin is lost
 
 
 class SlotEncoder(nn.Module):
@@ -41,56 +42,74 @@ class SlotEncoder(nn.Module):
         self.slots, self.appearance = slots, appearance
         self.colours = nn.Parameter(torch.zeros(slots, 3))  # in [-1, 1]; seed_from_data sets them
         self.read = nn.Sequential(nn.Linear(GLIMPSE * GLIMPSE, channels), nn.GELU(), nn.Linear(channels, appearance))
-        # FSQ bounds its input with tanh: a centroid p in [-1, 1] enters as gain * p + bias, both learnt.
-        self.position_gain = nn.Parameter(torch.full((slots, 2), 1.5))
+        # A centroid p in [-1, 1] is placed on the position grid as u = gain * p + bias, both learnt. FSQ bounds
+        # its input with a tanh, whose bins are narrow at the centre and wide at the edges; entering as atanh(u),
+        # less FSQ's own shift, the bins are even in u, so every place in the picture is sent equally finely.
+        # The shift makes the grid symmetric about the image's centre (a bin edge there when the levels are even,
+        # a bin centre when odd), and bias 0 means the same at any number of levels, so a point re-binned from a
+        # finer one keeps what it learnt.
+        self.position_gain = nn.Parameter(torch.ones(slots, 2))  # u = p: the bins even over the whole picture
         self.position_bias = nn.Parameter(torch.zeros(slots, 2))
-        # FSQ puts a level at 0 whatever the parity, so an even number of levels is one level short on one side.
-        # Shifted by half a bin, the position grid is symmetric about the image's centre (a bin edge there when
-        # the levels are even, a bin centre when odd), and bias 0 means the same at any number of levels, so a
-        # point re-binned from a finer one keeps its learnt bias.
-        half = [(level - 1) / 2 for level in position_levels]
-        centring = [-math.atanh(0.5 / h) if level % 2 == 0 else 0.0 for h, level in zip(half, position_levels)]
-        self.register_buffer("centring", torch.tensor(centring), persistent=False)
+        self.register_buffer("centring", -torch.tensor([level_shift(level) for level in position_levels]), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         centre, silhouette = find_by_colour(x, self.colours)  # (B,K,2), (B,K,G*G)
-        where = self.position_gain * centre + self.position_bias + self.centring
+        u = (self.position_gain * centre + self.position_bias).clamp(-1 + EDGE, 1 - EDGE)
+        where = torch.atanh(u) + self.centring
         return torch.cat([self.read(silhouette), where], dim=2).flatten(1)  # (B,K*(A+2))
 
 
 class SlotDecoder(nn.Module):
     """Code (B, K * (A + 2)) -> image (B,3,S,S): each slot's sprite, in its colour, at its place, over a flat background."""
 
-    def __init__(self, image_size: int, slots: int, appearance: int, channels: int):
+    def __init__(self, image_size: int, slots: int, appearance: int, channels: int, position_levels: tuple[int, int]):
         super().__init__()
         self.image_size, self.slots, self.appearance = image_size, slots, appearance
+        self.position_fsq = FSQ(position_levels)  # reads each position digit as the middle of its bin
         self.colours = nn.Parameter(torch.zeros(slots, 3))  # logits of each slot's colour; seed_from_data sets them
         self.background = nn.Parameter(torch.full((3,), 3.0))  # logits: starts white
         # One sprite network for every slot: a shape looks the same whatever its colour, so each slot's
         # practice teaches all of them.
         self.sprite = nn.Sequential(nn.Linear(appearance, channels), nn.LeakyReLU(0.2),
                                     nn.Linear(channels, channels), nn.LeakyReLU(0.2), nn.Linear(channels, SPRITE * SPRITE))
-        # Where a slot's digits put it, and how large it is: learnt per slot, starting at the digits' own scale.
-        self.position_gain = nn.Parameter(torch.ones(slots, 2))
-        self.position_bias = nn.Parameter(torch.zeros(slots, 2))
+        # Where a slot's digits put it, and how large it is: learnt per slot. A bin's middle is a centroid on the
+        # encoder's grid (pixel i at -1 + 2i/(S-1)); the start turns it into the place grid_sample draws at
+        # (pixel i's centre at -1 + (2i+1)/S), so a point re-binned from a finer one draws in place at once.
+        self.position_gain = nn.Parameter(torch.full((slots, 2), (image_size - 1) / image_size))
+        self.position_bias = nn.Parameter(torch.full((slots, 2), 1 / image_size))
         self.half_size = nn.Parameter(torch.full((slots, 2), 6.0 / image_size))  # a box 12 pixels wide
         ramp = torch.linspace(-1, 1, SPRITE)
         radius = torch.sqrt(ramp[:, None] ** 2 + ramp[None, :] ** 2)
         self.register_buffer("mask_start", (4.0 * (0.8 - radius)).flatten(), persistent=False)  # a soft disc
 
-    def masks(self, code: torch.Tensor) -> torch.Tensor:
-        """Code (B, K*(A+2)) -> every slot's sprite placed on the canvas: (B,K,S,S) in [0,1]."""
-        b, k = len(code), self.slots
-        slots = code.view(b, k, self.appearance + 2)
-        logits = self.sprite(slots[..., :self.appearance]) + self.mask_start  # (B,K,T*T)
+    def sprites(self, looks: torch.Tensor) -> torch.Tensor:
+        """Appearance digits (N, A) -> sprites (N,1,T,T) in [0,1], before they are placed."""
+        logits = self.sprite(looks) + self.mask_start  # (N,T*T)
         if self.training:  # the binary-concrete noise of the layered decoder: masks learn to be 0 or 1
             u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
             logits = logits + torch.log(u) - torch.log1p(-u)
         # the layered decoder's fixed 3x3 box filter: a lone speck costs the pixel loss little but reads as a corner
-        sprite = nn.functional.avg_pool2d(torch.sigmoid(logits).view(b * k, 1, SPRITE, SPRITE), 3, stride=1, padding=1)
-        centre = self.position_gain * slots[..., self.appearance:] + self.position_bias  # (B,K,2)
-        box = torch.cat([centre, self.half_size.abs().clamp(min=1e-2).expand(b, -1, -1)], dim=2).view(b * k, 4)
-        placed = nn.functional.grid_sample(sprite, box_grid(box, self.image_size), padding_mode="zeros", align_corners=False)
+        return nn.functional.avg_pool2d(torch.sigmoid(logits).view(-1, 1, SPRITE, SPRITE), 3, stride=1, padding=1)
+
+    def boxes(self, slots: torch.Tensor) -> torch.Tensor:
+        """Slots (B,K,A+2) -> each slot's box (B*K,4): centre and half size in [-1,1] image units."""
+        b, k = slots.shape[:2]
+        middle = self.position_fsq.middles(slots[..., self.appearance:].reshape(b * k, 2)).view(b, k, 2)
+        centre = self.position_gain * middle + self.position_bias  # (B,K,2)
+        # Every sprite sits on a pixel centre, as the scenes' objects do, in training too (the gradient passes
+        # as if it did not): between two pixels a hard mask comes out a pixel wider on one side, which a
+        # reader takes for another shape, so the sprite learns its edges at the one place it is drawn.
+        pixel = torch.round((centre.detach() + 1) * self.image_size / 2 - 0.5)
+        centre = centre + ((2 * pixel + 1) / self.image_size - 1 - centre).detach()
+        return torch.cat([centre, self.half_size.abs().clamp(min=1e-2).expand(b, -1, -1)], dim=2).view(b * k, 4)
+
+    def masks(self, code: torch.Tensor) -> torch.Tensor:
+        """Code (B, K*(A+2)) -> every slot's sprite placed on the canvas: (B,K,S,S) in [0,1]."""
+        b, k = len(code), self.slots
+        slots = code.view(b, k, self.appearance + 2)
+        sprite = self.sprites(slots[..., :self.appearance].reshape(b * k, self.appearance))
+        placed = nn.functional.grid_sample(sprite, box_grid(self.boxes(slots), self.image_size), padding_mode="zeros",
+                                           align_corners=False)
         return placed.view(b, k, self.image_size, self.image_size)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
@@ -103,6 +122,28 @@ class SlotDecoder(nn.Module):
             m = masks[:, k:k + 1]
             image = image * (1 - m) + colours[k][None, :, None, None] * m
         return image
+
+    @torch.no_grad()
+    def draw(self, code: torch.Tensor) -> torch.Tensor:
+        """Decoding straight to 8-bit pixels: code (B, K*(A+2)) -> (B,S,S,3) uint8, eval mode only.
+
+        The same picture as `forward` in eval mode, rounded to 8 bits (tested equal): with hard masks every
+        pixel is exactly the background's colour or the last slot's that covers it. So each distinct
+        appearance's sprite is made once, sampled only where it can reach (layered_decoder.lit_pixels), and
+        each pixel takes the colour of its highest covering slot from an 8-bit palette.
+        """
+        if self.training:
+            raise RuntimeError("draw() decodes; call eval() first")
+        b, k, s = len(code), self.slots, self.image_size
+        slots = code.view(b, k, self.appearance + 2)
+        looks, which = torch.unique(slots[..., :self.appearance].reshape(b * k, self.appearance), dim=0, return_inverse=True)
+        lit = lit_pixels(self.sprites(looks), which, self.boxes(slots), s).long()  # into (B*K*S*S)
+        slot_image, pixel = lit // (s * s), lit % (s * s)
+        # 0: background, k + 1: slot k; the painting order of forward is the highest slot number on top
+        top = torch.zeros(b * s * s, dtype=torch.long, device=code.device)
+        top.scatter_reduce_(0, (slot_image // k) * (s * s) + pixel, slot_image % k + 1, reduce="amax")
+        palette = to_pixels(torch.cat([torch.sigmoid(self.background)[None], torch.sigmoid(self.colours)]))  # (K+1,3)
+        return palette.index_select(0, top).view(b, s, s, 3)
 
 
 @torch.no_grad()

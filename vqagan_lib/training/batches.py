@@ -6,7 +6,7 @@ own contiguous share of that global batch, so two processes see exactly the imag
 process would, and a resumed run sees exactly the batches it would have seen.
 Introduced in notebooks/03_vae_gan.ipynb.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,9 @@ class DataConfig:
     coco_split: str = "val2014"  # the COCO/VQA v2 split on disk; its last val_images items are held out
     limit_images: int | None = None  # keep the first N images (questions for coco): tiny runs and tests
     val_images: int = 256  # fixed held-out images for the eval metrics: enough for a stable PSNR / rate
+    # The question families (the dataset's QUESTION_TYPES) the VQA term asks; empty: every family. A code
+    # trained on some families only shows what the questions make it keep.
+    question_types: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass
@@ -77,6 +80,16 @@ class TrainData:
                                   "train with a critic of this dataset (vqa.critic)")
             self.questions = torch.stack([vocab.encode(q) for q in data.questions])  # (N_q, L)
             self.answers = torch.tensor([vocab.answer_index(a) for a in data.answers])  # (N_q,)
+            if cfg.question_types:
+                self._keep_families(cfg.question_types, data.types, get_dataset(cfg.name).QUESTION_TYPES)
+
+    def _keep_families(self, families, types: list[str], known: tuple[str, ...]) -> None:
+        unknown = [f for f in families if f not in known]
+        if unknown:
+            raise VQAGanError(f"data.question_types: {self.cfg.name} has no question family {unknown[0]!r} "
+                              f"(expected some of {', '.join(known)})")
+        keep = torch.tensor([t in families for t in types])  # (N_q,) bool
+        self.question_image, self.questions, self.answers = self.question_image[keep], self.questions[keep], self.answers[keep]
 
     def _load_coco(self, vocab, split: str) -> None:
         if self.cfg.coco_root is None:

@@ -9,6 +9,10 @@
     ablation-no-vqa-8bit        the same FSQ [8,6,5] code, a conv decoder, end to end, pixels and GAN only (no critic)
     ablation-no-stage1-8bit     the same, end to end from scratch, with the critic's term (no stage "answers")
     base-48bit ──fine-tune──> ablation-continuous-6bit          notebook 02's continuous codec, the previous design
+    Sort-of-CLEVR (one joint stage from scratch, pixels and the VQA term, then re-binned):
+    scenes-96bit ──joint──> scenes-64bit                         (12 position bins a digit instead of 64, sprites kept)
+                 └─joint──> ablation-scenes-non-relational-24bit (2 bins; the VQA term asks only about single objects)
+    ablation-scenes-no-vqa-96bit ──joint──> ablation-scenes-no-vqa-64bit   the same two points, pixels only
 
 A point's name says its budget: log2 of the number of codes it can send (its ceiling, the
 `nominal_bits`) is at most that. What it really spends is the entropy of its code under the learnt
@@ -18,12 +22,13 @@ the shipped checkpoints (runtime.CHECKPOINT_DIR) with a card saying how it was m
 Introduced in notebooks/05_combined_training.ipynb.
 """
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 
 from vqagan_lib.checkpoint import copy_checkpoint, update_card
 from vqagan_lib.config import apply_overrides
-from vqagan_lib.data.registry import DEFAULT
+from vqagan_lib.data.registry import DEFAULT, get_dataset
 from vqagan_lib.errors import VQAGanError
 from vqagan_lib.runtime import CHECKPOINT_DIR, machine_description
 from vqagan_lib.training.engine import TrainConfig, train
@@ -84,7 +89,11 @@ SCENE_STAGE = ("--stage", "joint", "--steps", "6000", "--batch_size", "32", "--o
 SCENE_REBIN = ("--stage", "joint", "--steps", "1500", "--batch_size", "32", "--optim.lr", "5e-4", "--optim.schedule", "cosine",
                "--rate.weight", "0", "--distortion.scales", "4", "--gan.weight", "0", "--vqa.weight", "10",
                "--generator.frozen", '["sprite"]')
-SCENE_LEVELS = {96: "[" + ", ".join(["3, 64, 64"] * 6) + "]", 48: "[" + ", ".join(["3, 8, 8"] * 6) + "]"}
+SCENE_LEVELS = {96: "[" + ", ".join(["3, 64, 64"] * 6) + "]", 64: "[" + ", ".join(["3, 12, 12"] * 6) + "]",
+                24: "[" + ", ".join(["3, 2, 2"] * 6) + "]"}
+NO_VQA = ("--vqa.weight", "0")
+# The VQA term asks only the questions about one object (its shape, its side, its half), never a relation.
+NON_RELATIONAL = ("--data.question_types", json.dumps(list(get_dataset("sort-of-clevr").QUESTION_GROUPS["non-relational"])))
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ class RatePoint:
     recipe: tuple[str, ...]  # dotted overrides of TrainConfig, exactly as `python -m vqagan_lib train` takes them
     init: str | None = None  # the point this one starts from
     setting: str = ""  # one line for reports
+    against: str | None = None  # an ablation: the point of ours it is measured beside (same data, matched rate)
 
     @property
     def dataset(self) -> str:
@@ -119,20 +129,31 @@ LADDER = {
                               "answers-8bit", "8-bit answer code + [128,128,64,64,32,32,32] (x, y, size, aspect,"
                               " tint) geometry, layered decoder"),
     "ablation-grid-5bit": RatePoint("ablation", 4.9, ANSWERS_5 + EXEMPLAR_STAGE, "answers-5bit",
-                                    "FSQ [6,5] answer code trained directly, conv decoder toward each code's exemplar"),
+                                    "FSQ [6,5] answer code trained directly, conv decoder toward each code's exemplar",
+                                    against="vqagan-5bit"),
     "ablation-exemplar-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + EXEMPLAR_STAGE, "answers-8bit",
-                                        "FSQ [8,6,5] answer code, conv decoder trained toward each code's exemplar"),
+                                        "FSQ [8,6,5] answer code, conv decoder trained toward each code's exemplar",
+                                        against="vqagan-8bit"),
     "ablation-no-vqa-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END,
-                                      setting="FSQ [8,6,5] end to end, pixels + GAN, no VQA term"),
+                                      setting="FSQ [8,6,5] end to end, pixels + GAN, no VQA term", against="vqagan-8bit"),
     "ablation-no-stage1-8bit": RatePoint("ablation", 7.9, ANSWERS_8 + END_TO_END + ("--vqa.weight", "5"),
-                                         setting="FSQ [8,6,5] end to end with the VQA term, no stage 1"),
+                                         setting="FSQ [8,6,5] end to end with the VQA term, no stage 1", against="vqagan-8bit"),
     "scenes-96bit": RatePoint("ours", 81.5, SCENE + SCENE_STAGE + ("--model.answer_levels", SCENE_LEVELS[96]),
                               setting="Sort-of-CLEVR: six slots of [3, 64, 64] (appearance, x, y), slots decoder"),
-    "scenes-48bit": RatePoint("ours", 45.5, SCENE + SCENE_REBIN + ("--model.answer_levels", SCENE_LEVELS[48]), "scenes-96bit",
-                              setting="Sort-of-CLEVR: six slots of [3, 8, 8], scenes-96bit's sprites re-binned"),
+    "scenes-64bit": RatePoint("ours", 52.5, SCENE + SCENE_REBIN + ("--model.answer_levels", SCENE_LEVELS[64]), "scenes-96bit",
+                              setting="Sort-of-CLEVR: six slots of [3, 12, 12], scenes-96bit's sprites re-binned"),
+    "ablation-scenes-no-vqa-96bit": RatePoint(
+        "ablation", 81.5, SCENE + SCENE_STAGE + ("--model.answer_levels", SCENE_LEVELS[96]) + NO_VQA,
+        setting="scenes-96bit's recipe without the VQA term (pixels only)", against="scenes-96bit"),
+    "ablation-scenes-no-vqa-64bit": RatePoint(
+        "ablation", 52.5, SCENE + SCENE_REBIN + ("--model.answer_levels", SCENE_LEVELS[64]) + NO_VQA, "ablation-scenes-no-vqa-96bit",
+        setting="scenes-64bit's recipe without the VQA term, from the 96-bit one without it", against="scenes-64bit"),
+    "ablation-scenes-non-relational-24bit": RatePoint(
+        "ablation", 21.5, SCENE + SCENE_REBIN + ("--model.answer_levels", SCENE_LEVELS[24]) + NON_RELATIONAL, "scenes-96bit",
+        setting="six slots of [3, 2, 2], the VQA term on the non-relational questions only", against="scenes-64bit"),
     "base-48bit": RatePoint("base", 48, CONTINUOUS_BASE, setting="continuous codec (MSE only), the shared start"),
     "ablation-continuous-6bit": RatePoint("ablation", 6, CONTINUOUS_6, "base-48bit",
-                                          setting="notebook 02's continuous codec, full recipe, target 6"),
+                                          setting="notebook 02's continuous codec, full recipe, target 6", against="vqagan-5bit"),
 }
 
 
@@ -158,6 +179,8 @@ def ship(result, name: str) -> "object":
 
     def tag(card):
         card["ladder"] = {"role": point.role, "nominal_bits": point.nominal_bits, "setting": point.setting}
+        if point.against is not None:
+            card["ladder"]["against"] = point.against
         card["name"] = name
 
     dst = copy_checkpoint(result.checkpoint_path, CHECKPOINT_DIR / f"{name}.safetensors", tag)

@@ -13,7 +13,6 @@ scene codec's encoder (models/slots.py) both read objects this way.
 Introduced in notebooks/08_sort_of_clevr.ipynb.
 """
 import torch
-import torch.nn.functional as F
 
 # At this scale a colour 0.5 away (pixels in [-1, 1]) weighs e^-10 as much as an exact match, so neighbouring
 # colours do not blur into each other.

@@ -25,3 +25,9 @@ def test_question_types_keep_only_those_families_and_their_answers():
 def test_an_unknown_question_family_is_one_clear_error():
     with pytest.raises(VQAGanError, match="data.question_types: sort-of-clevr has no question family 'colour'"):
         _data(question_types=("shape", "colour"))
+
+
+def test_coco_refuses_question_families_in_one_line(tmp_path):
+    cfg = DataConfig(name="coco", coco_root=str(tmp_path), question_types=("shape",))
+    with pytest.raises(VQAGanError, match="data.question_types: coco's questions have no families"):
+        TrainData(cfg, 64, vocab=SCENES.build_vocabulary())

@@ -103,3 +103,18 @@ def test_ship_copies_the_run_and_tags_its_card(tmp_path, monkeypatch):
     card = json.loads((shipped / "vqagan-16bit.json").read_text())
     assert card["name"] == "vqagan-16bit" and card["ladder"]["role"] == "ours" and card["ladder"]["nominal_bits"] == LADDER["vqagan-16bit"].nominal_bits
     assert sorted(p.name for p in shipped.iterdir()) == ["vqagan-16bit.json", "vqagan-16bit.safetensors"]  # no temp left
+
+
+def test_ship_writes_an_ablations_point_of_comparison_on_its_card(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    from vqagan_lib.checkpoint import save_checkpoint
+    from vqagan_lib.training import ladder
+
+    run = save_checkpoint(tmp_path / "run" / "codec", {"w": torch.arange(3.0)}, {"name": "codec", "kind": "codec"})
+    monkeypatch.setattr(ladder, "CHECKPOINT_DIR", tmp_path)
+    for name, against in (("ablation-scenes-no-vqa-64bit", "scenes-64bit"), ("scenes-64bit", None)):
+        ladder.ship(_Result(Path(run)), name)
+        assert json.loads((tmp_path / f"{name}.json").read_text())["ladder"].get("against") == against

@@ -193,7 +193,7 @@ class DiscreteCodec(nn.Module):
         """Symbols (B, G) -> 8-bit images (B, S, S, 3): `decompress` rounded, as a PNG or a viewer holds them.
 
         A small code space is one 8-bit table built once per model, so decoding is the lookup alone;
-        otherwise each distinct code is drawn once (the layered decoder straight to 8 bits).
+        otherwise each distinct code is drawn once (a decoder with a draw() straight to 8 bits).
         """
         if self.decodes_by_table:
             if self._pixel_table is None:
@@ -202,8 +202,9 @@ class DiscreteCodec(nn.Module):
             return torch.index_select(self._pixel_table, 0, self.joint_index(symbols))
         unique, inverse = torch.unique(symbols, dim=0, return_inverse=True)
         code = self.code_of(unique)
-        # the decoders that draw geometry go straight to 8 bits; a conv decoder's floats are rounded
-        drawn = self.decoder.draw(code) if isinstance(self.decoder, (LayeredDecoder, SlotDecoder)) else to_pixels(self.decoder(code))
+        # a decoder with a draw() goes straight to 8 bits (the layered and slot ones); a conv decoder's floats are rounded
+        draw = getattr(self.decoder, "draw", None)
+        drawn = draw(code) if draw is not None else to_pixels(self.decoder(code))
         return torch.index_select(drawn, 0, inverse)
 
     def seed_from_data(self, images: torch.Tensor) -> None:

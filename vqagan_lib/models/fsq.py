@@ -41,6 +41,8 @@ class FSQ(nn.Module):
         basis = [math.prod(self.levels[:i]) for i in range(len(self.levels))] if self.size < 1 << 62 else [0] * len(self.levels)
         self.register_buffer("_basis", torch.tensor(basis, dtype=torch.long), persistent=False)
         self.register_buffer("_shift", torch.tensor([level_shift(level) for level in self.levels]), persistent=False)
+        self.register_buffer("_half", (self._levels - 1) / 2, persistent=False)  # the bound's reach either side
+        self.register_buffer("_offset", (self._levels % 2 == 0).float() * 0.5, persistent=False)  # even L: half a bin
 
     @property
     def size(self) -> int:
@@ -49,9 +51,7 @@ class FSQ(nn.Module):
 
     def bound(self, z: torch.Tensor) -> torch.Tensor:
         """(B, d) -> values in (-(L-1)/2, (L-1)/2), shifted by half a bin where L is even."""
-        half = (self._levels - 1) / 2
-        offset = (self._levels % 2 == 0).float() * 0.5
-        return torch.tanh(z + self._shift) * half - offset
+        return torch.tanh(z + self._shift) * self._half - self._offset
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         bounded = self.bound(z)
@@ -66,8 +66,7 @@ class FSQ(nn.Module):
         range that is the level itself; the outermost bins are cut at the bound's ends, so theirs is nearer
         the centre (with two levels, both bins are such halves: -1/2 and +1/2). Straight-through, like the code.
         """
-        half = (self._levels - 1) / 2
-        offset = (self._levels % 2 == 0).float() * 0.5
+        half, offset = self._half, self._offset
         level = code * (self._levels // 2)  # the integer level, with the code's gradient
         low, high = torch.maximum(level - 0.5, -half - offset), torch.minimum(level + 0.5, half - offset)
         return ((low + high) / 2 + offset) / half

@@ -66,6 +66,8 @@ class TrainData:
         self.image_size = image_size  # the model's (TrainConfig.model.image_size): data has no size of its own
         self.by_question = vocab is not None
         if cfg.name == COCO:
+            if cfg.question_types:
+                raise VQAGanError("data.question_types: coco's questions have no families to choose from; leave it empty")
             self._load_coco(vocab, split)
             return
         if cfg.name not in dataset_names():

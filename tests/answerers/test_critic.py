@@ -152,3 +152,22 @@ def test_the_warm_up_is_a_learning_rate_cycle_of_its_own():
     assert total == 100 and max(rates[:39]) == pytest.approx(cfg.lr, rel=0.05)
     assert rates[38] < cfg.lr / 100  # annealed by the warm-up's end
     assert max(rates[40:]) == pytest.approx(cfg.lr, rel=0.05) and rates[-1] < cfg.lr / 100  # a second cycle
+
+
+def test_edge_jitter_recolours_only_edge_pixels_and_keeps_the_palette():
+    from vqagan_lib.answerers.critic import jitter_edges
+    from vqagan_lib.data import sort_of_clevr
+
+    x = sort_of_clevr.load_split("test", limit_images=16).images.float() / 255  # (16,3,64,64), white background
+    y = jitter_edges(x, 0.5, torch.Generator().manual_seed(0))
+    on = (x < 0.99).any(dim=1)  # (B,H,W): object pixels
+    changed = (y != x).any(dim=1)
+    assert changed.sum() > 16 * 6  # several pixels an object at this rate
+    near = torch.nn.functional.max_pool2d((~on).float()[:, None], 3, stride=1, padding=1)[:, 0].bool()  # background within one pixel
+    near_object = torch.nn.functional.max_pool2d(on.float()[:, None], 3, stride=1, padding=1)[:, 0].bool()
+    assert not (changed & on & ~near).any() and not (changed & ~on & ~near_object).any()  # edges only
+    removed = changed & on
+    assert bool((y.permute(0, 2, 3, 1)[removed] == 1.0).all())  # an object's pixel becomes background
+    palette = torch.unique(x.permute(0, 2, 3, 1).reshape(-1, 3), dim=0)
+    assert len(torch.unique(torch.cat([palette, y.permute(0, 2, 3, 1).reshape(-1, 3)]), dim=0)) == len(palette)  # no new colour
+    assert torch.equal(jitter_edges(x, 0.0, torch.Generator().manual_seed(0)), x)

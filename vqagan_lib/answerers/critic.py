@@ -51,6 +51,10 @@ class CriticConfig:
     lr: float = 3e-3  # AdamW, one-cycle schedule (warm-up, then annealed to ~0)
     weight_decay: float = 1e-4
     noise: float = 0.04  # std of Gaussian pixel noise in training: critic of reconstructions, not just originals
+    # Up to this share of the pixels on objects' edges recoloured in training (`jitter_edges`): a reconstruction's
+    # object may gain or lose an edge pixel and keep its shape, so the critic must not read shapes, or count
+    # them, by their area.
+    edge_jitter: float = 0.0
     seed: int = 0
     limit_images: int | None = None  # keep only the first N training images (QUICK runs)
     max_steps: int | None = None  # stop early after this many steps (QUICK runs and tests)
@@ -190,6 +194,31 @@ def augment(x: torch.Tensor, noise: float, generator: torch.Generator, flip: boo
     return (x + sigma * torch.randn(x.shape, generator=generator)).clamp(0, 1)
 
 
+def jitter_edges(x: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Images (B,3,H,W) in [0,1] -> the same with a random share (0..rate, per image) of their edge pixels
+    recoloured: an object's pixel beside the background becomes background, a background pixel beside an
+    object takes that object's colour. The background is each image's border median colour."""
+    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)  # (B,3,4S)
+    background = border.median(dim=2).values[:, :, None, None]  # (B,3,1,1)
+    on = (x - background).abs().amax(dim=1, keepdim=True) > 0.1  # (B,1,H,W): object pixels
+    h, w = x.shape[-2:]
+    # Each pixel's four neighbours; beyond the border a pixel's neighbour is itself (no wrapping round).
+    padded_on = F.pad(on.float(), (1, 1, 1, 1), mode="replicate") > 0.5
+    padded_x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    beside_background = torch.zeros_like(on)
+    neighbour, has_neighbour = torch.zeros_like(x), torch.zeros_like(on)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        window = (slice(None), slice(None), slice(1 + dy, 1 + dy + h), slice(1 + dx, 1 + dx + w))
+        shifted_on = padded_on[window]
+        beside_background |= ~shifted_on
+        neighbour = torch.where(shifted_on & ~has_neighbour, padded_x[window], neighbour)
+        has_neighbour |= shifted_on
+    share = rate * torch.rand(len(x), 1, 1, 1, generator=generator)  # (B,1,1,1)
+    chosen = torch.rand(on.shape, generator=generator) < share
+    x = torch.where(chosen & on & beside_background, background, x)
+    return torch.where(chosen & ~on & has_neighbour, neighbour, x)
+
+
 def ask(questions: list[int], k: int | None, generator: torch.Generator) -> list[int]:
     """All of an image's questions, or k of them drawn at random: with 36 questions an image, a step's
     relation module then spends its passes on more images rather than on every question of few."""
@@ -233,7 +262,10 @@ def train_critic(cfg: CriticConfig, log_every: int = 50, log=print) -> tuple[Cri
         for rows in torch.randperm(len(train.images), generator=gen).split(cfg.images_per_batch):
             if step >= total:
                 break
-            x = augment(train.images[rows].float() / 255.0, cfg.noise, gen, flip=data.MIRROR_SAFE)  # (b,3,64,64)
+            x = train.images[rows].float() / 255.0  # (b,3,64,64)
+            if cfg.edge_jitter > 0:  # drawn only when asked for, so runs without it keep their random stream
+                x = jitter_edges(x, cfg.edge_jitter, gen)
+            x = augment(x, cfg.noise, gen, flip=data.MIRROR_SAFE)
             pool = warmup if step < cfg.warmup_steps else by_image
             asked = [ask(pool[r], cfg.questions_per_image, gen) for r in rows.tolist()]  # question rows per image
             picked = torch.tensor([j for js in asked for j in js])

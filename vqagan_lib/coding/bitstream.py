@@ -344,7 +344,13 @@ def decode_pixels(codec, data: bytes, source: str = "<bytes>", budget: DecodeBud
     """.vqg bytes -> (8-bit images (N,S,S,3) at the model's size, sizes or None, names or None): what a
     viewer holds, the fast path (a table lookup at a few bits); `decode_images` rounded, exactly."""
     vqg, symbols = read_symbols(codec, data, source, budget)
-    return torch.cat(list(decode_batches(codec, symbols, pixels=True))), vqg.sizes, vqg.names
+    size = codec.cfg.image_size
+    # One buffer for the whole file, each batch drawn into its rows: no per-batch images to join afterwards.
+    out = torch.empty((len(symbols), size, size, 3), dtype=torch.uint8, device=next(codec.parameters()).device)
+    for start in range(0, len(symbols), DECODE_BATCH):
+        rows = slice(start, start + DECODE_BATCH)
+        codec.decompress_pixels(torch.from_numpy(symbols[rows]).to(out.device), out=out[rows])
+    return out, vqg.sizes, vqg.names
 
 
 def decode_images(codec, data: bytes, source: str = "<bytes>", budget: DecodeBudget = DEFAULT_BUDGET):

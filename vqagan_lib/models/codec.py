@@ -93,9 +93,11 @@ class Codec(nn.Module):
         return decode_unique(self.decoder, self.entropy_model.dequantize(symbols))
 
     @torch.no_grad()
-    def decompress_pixels(self, symbols: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, D) -> 8-bit images (B, S, S, 3): `decompress` rounded, as a PNG or a viewer holds them."""
-        return to_pixels(self.decompress(symbols))
+    def decompress_pixels(self, symbols: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Symbols (B, D) -> 8-bit images (B, S, S, 3): `decompress` rounded, as a PNG or a viewer holds them
+        (written into `out` when given)."""
+        pixels = to_pixels(self.decompress(symbols))
+        return pixels if out is None else out.copy_(pixels)
 
     def fingerprint(self) -> int:
         """16-bit hash of what decoding depends on: decoder weights, integer tables, latent layout.

@@ -189,8 +189,9 @@ class DiscreteCodec(nn.Module):
         return self.decoder(self.code_of(unique))[inverse]
 
     @torch.no_grad()
-    def decompress_pixels(self, symbols: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, G) -> 8-bit images (B, S, S, 3): `decompress` rounded, as a PNG or a viewer holds them.
+    def decompress_pixels(self, symbols: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Symbols (B, G) -> 8-bit images (B, S, S, 3): `decompress` rounded, as a PNG or a viewer holds them
+        (written into `out` when given: a whole file's images then cost one buffer, not one per batch and a copy).
 
         A small code space is one 8-bit table built once per model, so decoding is the lookup alone;
         otherwise each distinct code is drawn once (a decoder with a draw() straight to 8 bits).
@@ -199,13 +200,14 @@ class DiscreteCodec(nn.Module):
             if self._pixel_table is None:
                 self._pixel_table = to_pixels(self.render_table())
             # index_select copies one row an image, where [] gathers element by element
-            return torch.index_select(self._pixel_table, 0, self.joint_index(symbols))
-        unique, inverse = torch.unique(symbols, dim=0, return_inverse=True)
-        code = self.code_of(unique)
-        # a decoder with a draw() goes straight to 8 bits (the layered and slot ones); a conv decoder's floats are rounded
+            return torch.index_select(self._pixel_table, 0, self.joint_index(symbols), out=out)
+        # A decoder with a draw() goes straight to 8 bits (the layered and slot ones) and shares the work of
+        # repeated codes itself; a conv decoder runs once per distinct code and its floats are rounded.
         draw = getattr(self.decoder, "draw", None)
-        drawn = draw(code) if draw is not None else to_pixels(self.decoder(code))
-        return torch.index_select(drawn, 0, inverse)
+        if draw is not None:
+            return draw(self.code_of(symbols), out=out)
+        unique, inverse = torch.unique(symbols, dim=0, return_inverse=True)
+        return torch.index_select(to_pixels(self.decoder(self.code_of(unique))), 0, inverse, out=out)
 
     def seed_from_data(self, images: torch.Tensor) -> None:
         """Before training from scratch: parts that start from the training images' statistics (the slots' colours)."""

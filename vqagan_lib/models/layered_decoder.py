@@ -138,8 +138,8 @@ class LayeredDecoder(nn.Module):
         return background[:, :, None, None] * (1 - placed) + fill * placed  # (B, 3, S, S) in [0, 1]
 
     @torch.no_grad()
-    def draw(self, code: torch.Tensor) -> torch.Tensor:
-        """Decoding straight to 8-bit pixels: code (B, D_a + D_g) -> (B,S,S,3) uint8, eval mode only.
+    def draw(self, code: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoding straight to 8-bit pixels: code (B, D_a + D_g) -> (B,S,S,3) uint8 (into `out` if given), eval mode only.
 
         The same picture as `forward` in eval mode, rounded to 8 bits (tested equal), made cheaper: the
         sprite and its colour depend on the answer code alone, so they are made once per answer code and
@@ -155,7 +155,8 @@ class LayeredDecoder(nn.Module):
         # One row of background pixels, then that row down the image: broadcasting a 3-byte pixel straight
         # to the canvas copies 3 bytes at a time, a row copies whole rows.
         row = to_pixels(background)[:, None, :].expand(n, s, 3).reshape(n, 1, s * 3)
-        canvas = row.expand(n, s, s * 3).contiguous().view(n, s, s, 3)
+        canvas = torch.empty((n, s, s, 3), dtype=torch.uint8, device=code.device) if out is None else out
+        canvas.view(n, s, s * 3).copy_(row.expand(n, s, s * 3))
         lit = self.lit_pixels(mask, which, box)
         fill = to_pixels(colour)[which].index_select(0, lit // (s * s))  # each lit pixel's image's colour
         canvas.view(n * s * s, 3).index_put_((lit,), fill)

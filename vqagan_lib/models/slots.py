@@ -124,8 +124,8 @@ class SlotDecoder(nn.Module):
         return image
 
     @torch.no_grad()
-    def draw(self, code: torch.Tensor) -> torch.Tensor:
-        """Decoding straight to 8-bit pixels: code (B, K*(A+2)) -> (B,S,S,3) uint8, eval mode only.
+    def draw(self, code: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoding straight to 8-bit pixels: code (B, K*(A+2)) -> (B,S,S,3) uint8 (into `out` if given), eval mode only.
 
         The same picture as `forward` in eval mode, rounded to 8 bits (tested equal): with hard masks every
         pixel is exactly the background's colour or the last slot's that covers it. So each distinct
@@ -143,7 +143,10 @@ class SlotDecoder(nn.Module):
         top = torch.zeros(b * s * s, dtype=torch.long, device=code.device)
         top.scatter_reduce_(0, (slot_image // k) * (s * s) + pixel, slot_image % k + 1, reduce="amax")
         palette = to_pixels(torch.cat([torch.sigmoid(self.background)[None], torch.sigmoid(self.colours)]))  # (K+1,3)
-        return palette.index_select(0, top).view(b, s, s, 3)
+        if out is None:
+            return palette.index_select(0, top).view(b, s, s, 3)
+        torch.index_select(palette, 0, top, out=out.view(b * s * s, 3))
+        return out
 
 
 @torch.no_grad()

@@ -194,7 +194,7 @@ class DiscreteCodec(nn.Module):
         (written into `out` when given: a whole file's images then cost one buffer, not one per batch and a copy).
 
         A small code space is one 8-bit table built once per model, so decoding is the lookup alone;
-        otherwise each distinct code is drawn once (a decoder with a draw() straight to 8 bits).
+        otherwise the decoder draws the codes (one with a draw() straight to 8 bits).
         """
         if self.decodes_by_table:
             if self._pixel_table is None:

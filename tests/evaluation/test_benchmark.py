@@ -154,3 +154,21 @@ def test_each_ablation_sits_beside_the_point_it_matches():
     assert rows[0] == ("| ablation | bits | all | non-relational | relational | against | bits | all | non-relational "
                        "| relational |")
     assert rows[2:] == ["| no-vqa | 43.0 | 90.0% | 95.0% | 85.0% | scenes-64bit | 42.0 | 96.0% | 98.0% | 94.0% |"]
+
+
+def test_throughput_is_the_fastest_of_the_timed_runs_on_one_thread(monkeypatch):
+    from vqagan_lib.evaluation import benchmark
+
+    durations = iter([4.0, 1.0, 2.0])  # seconds each run takes, as the clock sees them (exact in binary)
+    clock = {"now": 0.0, "threads": []}
+
+    def work():
+        clock["threads"].append(torch.get_num_threads())
+        clock["now"] += next(durations)
+        return "result"
+
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock["now"])
+    threads = torch.get_num_threads()
+    result, seconds = benchmark._one_core(work, runs=3)
+    assert (result, seconds) == ("result", 1.0)
+    assert clock["threads"] == [1, 1, 1] and torch.get_num_threads() == threads

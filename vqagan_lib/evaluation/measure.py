@@ -48,7 +48,7 @@ class Measurement(Scores):
 
 
 def wall_clock(fn):
-    """(fn's result, seconds it took); the benchmark passes its own timer (one CPU core)."""
+    """(fn's result, seconds it took); the benchmark passes its own timer (one CPU core, the fastest of a few runs)."""
     start = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - start

@@ -46,11 +46,14 @@ def test_a_shipped_decode_table_is_the_decoder_network_on_every_entry(card):
 
 
 @pytest.mark.parametrize("card", CARDS, ids=[c["name"] for c in CARDS])
-def test_a_file_decodes_to_the_same_pixels_in_batches_of_any_size(card, monkeypatch):
+def test_a_file_codes_to_the_same_bytes_and_pixels_in_batches_of_any_size(card, monkeypatch):
     from vqagan_lib.coding import bitstream
 
     codec = load_codec(card["name"])
     golden = (GOLDEN / f"{card['name']}.vqg").read_bytes()
     whole, _, _ = decode_pixels(codec, golden)
-    monkeypatch.setattr(bitstream, "DECODE_BATCH", 3)  # 8 images: batches of 3, 3 and 2, each drawn into its rows
+    # 8 images: batches of 3, 3 and 2, each encoded on its own and drawn into its rows of the output
+    monkeypatch.setattr(bitstream, "ENCODE_BATCH", 3)
+    monkeypatch.setattr(bitstream, "DECODE_BATCH", 3)
+    assert encode_images(codec, first_test_images(card)) == golden
     assert torch.equal(decode_pixels(codec, golden)[0], whole)

@@ -136,7 +136,7 @@ def coding_phases(codec, images, repeats: int = 3) -> dict:
         for b in batches:  # the 8-bit table is built once per model, before any timing
             codec.decompress_pixels(b)
         phases = {
-            "encode: networks": lambda: codec.compress(as_float(images)),
+            "encode: networks": lambda: [codec.compress(c) for c in as_float(images).split(bitstream.ENCODE_BATCH)],
             "encode: arithmetic coder + container": lambda: bitstream.pack(symbols, freqs, bitstream.model_key(codec)),
             "decode: header + keyed check": lambda: bitstream.parse(stream).matches(bitstream.model_key(codec)),
             "decode: arithmetic decoder": lambda: bitstream.unpack_symbols(vqg, freqs),

@@ -334,13 +334,21 @@ def read_symbols(codec, data, source: str = "<bytes>", budget: DecodeBudget = DE
     return vqg, unpack_symbols(vqg, codec.entropy_model.check_tables(source), source)
 
 
-def decode_batches(codec, symbols: np.ndarray, batch: int = DECODE_BATCH, pixels: bool = False):
+def _symbol_batches(codec, symbols: np.ndarray, batch: int | None = None):
+    """Symbols (N, D) -> (rows, those rows' symbols on the codec's device), `batch` (default DECODE_BATCH) rows at a time."""
+    device = next(codec.parameters()).device
+    batch = batch or DECODE_BATCH
+    for start in range(0, len(symbols), batch):
+        rows = slice(start, start + batch)
+        yield rows, torch.from_numpy(symbols[rows]).to(device)
+
+
+def decode_batches(codec, symbols: np.ndarray, batch: int | None = None, pixels: bool = False):
     """Symbols (N, D) -> images (B, 3, S, S) float in [0, 1], `batch` at a time; with `pixels`, the same
     rounded to 8 bits, (B, S, S, 3) uint8, by the codec's fast path (`decompress_pixels`)."""
-    device = next(codec.parameters()).device
     draw = codec.decompress_pixels if pixels else codec.decompress
-    for start in range(0, len(symbols), batch):
-        yield draw(torch.from_numpy(symbols[start:start + batch]).to(device))
+    for _, part in _symbol_batches(codec, symbols, batch):
+        yield draw(part)
 
 
 def decode_pixels(codec, data: bytes, source: str = "<bytes>", budget: DecodeBudget = DEFAULT_BUDGET):
@@ -350,9 +358,8 @@ def decode_pixels(codec, data: bytes, source: str = "<bytes>", budget: DecodeBud
     size = codec.cfg.image_size
     # One buffer for the whole file, each batch drawn into its rows: no per-batch images to join afterwards.
     out = torch.empty((len(symbols), size, size, 3), dtype=torch.uint8, device=next(codec.parameters()).device)
-    for start in range(0, len(symbols), DECODE_BATCH):
-        rows = slice(start, start + DECODE_BATCH)
-        codec.decompress_pixels(torch.from_numpy(symbols[rows]).to(out.device), out=out[rows])
+    for rows, part in _symbol_batches(codec, symbols):
+        codec.decompress_pixels(part, out=out[rows])
     return out, vqg.sizes, vqg.names
 
 

@@ -4,7 +4,13 @@ import torch
 from vqagan_lib.data.easyvqa import build_vocabulary, load_split
 from vqagan_lib.data.split import encode_questions
 from vqagan_lib.answerers.judge_rules import question_kind
-from vqagan_lib.answerers.judge_vilt import JudgeConfig, build_judge, load_judge, pick_questions, question_pools, save_judge
+from vqagan_lib.answerers.judge_scenes import SceneJudge
+from vqagan_lib.answerers.judge_vilt import (JudgeConfig, ObjectStage, build_judge, keep_objects, load_judge, object_stages,
+                                             pick_questions, question_pools, save_judge, sincos_positions, stage_at,
+                                             train_judge)
+from vqagan_lib.data import sort_of_clevr as soc
+from vqagan_lib.data.registry import DataChoice, get_dataset
+from vqagan_lib.errors import VQAGanError
 from vqagan_lib.answerers.critic import freeze
 from vqagan_lib.answerers.vqa_eval import evaluate
 
@@ -64,3 +70,56 @@ def test_shipped_judge_accuracy_on_test_slice():
     # 72% (the first shipped judge read colours but not shapes: 78.7%, above the 67% zero-bit floor).
     assert accuracy >= max(0.72, judge.card["metrics"]["test_accuracy"] - 0.05)
     assert judge.card["kind"] == "judge-vilt" and judge.card["metrics"]["test_per_type"]["colour"] >= 0.98
+
+
+def test_object_stages_are_parsed_and_checked():
+    data = get_dataset("sort-of-clevr")
+    stages = object_stages("1:shape:5,3:non-relational+shape:7", data)
+    assert stages == [ObjectStage(1, frozenset({"shape"}), 5), ObjectStage(3, frozenset(soc.SINGLE_OBJECT_TYPES), 7)]
+    assert [stage_at(stages, s) for s in (0, 4, 5, 11, 12)] == [stages[0], stages[0], stages[1], stages[1], None]
+    assert object_stages("", get_dataset("easyvqa")) == []
+    for spec, said in (("2:closest:10", "closest"), ("2:relational:10", "count"), ("0:shape:10", "one object"),
+                       ("2:shape", "OBJECTS:TYPES:STEPS"), ("two:shape:10", "OBJECTS:TYPES:STEPS")):
+        with pytest.raises(VQAGanError, match=said):
+            object_stages(spec, data)
+    with pytest.raises(VQAGanError, match="easyvqa cannot draw pictures with fewer objects"):
+        object_stages("1:shape:10", get_dataset("easyvqa"))
+
+
+def test_keep_objects_keeps_the_asked_one_and_so_many_others():
+    asked = torch.tensor([0, 5, 2, 2, 3] * 20)
+    gen = torch.Generator().manual_seed(0)
+    for objects in (1, 3, 6):
+        keep = keep_objects(asked, objects, 6, gen)
+        assert keep[torch.arange(len(asked)), asked].all() and (keep.sum(dim=1) == objects).all()
+    assert len({tuple(row) for row in keep_objects(asked, 3, 6, gen).tolist()}) > 5  # the others are random
+
+
+def test_fewer_objects_keep_the_single_object_answers():
+    """What the stages rely on: a picture of some objects answers the kept objects' questions as the scene does."""
+    split = soc.load_split("test", limit_images=30)
+    asked = torch.tensor([soc.asked_object(q) for q in split.questions])
+    solo = torch.tensor([t in soc.SINGLE_OBJECT_TYPES for t in split.types])
+    keep = keep_objects(asked, 2, 6, torch.Generator().manual_seed(1))  # (N_q,6): one picture per question
+    pictures = soc.render(split.truth[split.question_image], keep)
+    read = SceneJudge().answer_batch(pictures[solo], [q for q, s in zip(split.questions, solo.tolist()) if s])
+    assert read == [a for a, s in zip(split.answers, solo.tolist()) if s]
+
+
+def test_scene_judge_trains_a_few_steps_through_its_stages():
+    cfg = JudgeConfig(data=DataChoice("sort-of-clevr"), hidden=16, layers=1, heads=2, patch_size=16, init_std=0.09,
+                      shape_steps=0, open_fraction=0.0, object_stages="1:shape:2,2:non-relational:2",
+                      limit_images=16, max_steps=6, batch_size=8)
+    lines = []
+    model, metrics = train_judge(cfg, log_every=1, log=lines.append)
+    assert metrics["steps"] == 6 and len(lines) == 6 and all("nan" not in line for line in lines)
+    assert model.vilt.config.initializer_range == 0.09 and not any(p.requires_grad for p in model.parameters())
+
+
+def test_sincos_positions_tell_every_patch_apart_and_start_the_judge():
+    table = sincos_positions(4, 32)
+    assert table.shape == (16, 32) and table.abs().max() <= 1.0
+    assert torch.cdist(table, table).add(torch.eye(16) * 9).min() > 0.5  # no two patches close
+    cfg = JudgeConfig(data=DataChoice("sort-of-clevr"), hidden=32, layers=1, heads=2, patch_size=16, sincos_positions=True)
+    model = build_judge(cfg, get_dataset("sort-of-clevr").build_vocabulary())
+    assert torch.equal(model.vilt.vilt.embeddings.position_embeddings[0, 1:].detach(), table)

@@ -239,3 +239,26 @@ def test_valid_centres_rejects_touching_and_ties():
     tied = np.array([[30, 30], [40, 30], [20, 30], [30, 52], [5, 5], [58, 5]])  # green and blue both 10 from red
     assert soc.valid_centres(np.stack([good, touching, tied])).tolist() == [True, False, False]
     assert soc._apart(spaced[None])[0] and soc._apart(tied[None])[0]
+
+
+def test_render_keep_draws_only_the_kept_objects(test_split):
+    scenes = test_split.truth[:40]
+    keep = torch.rand(40, len(soc.COLORS), generator=torch.Generator().manual_seed(0)) < 0.5
+    full, partial = soc.render(scenes), soc.render(scenes, keep)
+    assert torch.equal(soc.render(scenes, torch.ones_like(keep)), full)
+    painted = (full != torch.tensor(soc.BACKGROUND, dtype=torch.uint8)[:, None, None]).any(dim=1)  # (n,S,S)
+    for image in range(40):
+        for k, colour in enumerate(soc.COLORS):
+            shape, cx, cy = scenes[image, k].tolist()
+            R = soc.OBJECT_RADIUS
+            box = partial[image, :, cy - R : cy + R + 1, cx - R : cx + R + 1]
+            stamp = torch.from_numpy(soc.stamps()[shape])
+            expected = torch.tensor(soc.PALETTE[colour] if keep[image, k] else soc.BACKGROUND, dtype=torch.uint8)
+            assert (box.permute(1, 2, 0)[stamp] == expected).all()
+    assert torch.equal(partial[~painted[:, None].expand_as(partial)], full[~painted[:, None].expand_as(full)])
+
+
+def test_asked_object_is_the_named_colours_row():
+    for question in soc.all_questions():
+        assert soc.COLORS[soc.asked_object(question)] in question.split()
+    assert set(soc.SINGLE_OBJECT_TYPES) < set(soc.QUESTION_TYPES)

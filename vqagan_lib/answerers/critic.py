@@ -170,19 +170,19 @@ def load_critic(spec: str = "critic-easyvqa", vocab: Vocabulary | None = None) -
     return freeze(model)
 
 
-def one_cycle(opt, cfg, n_images: int, batch: int, warmup_steps: int = 0):
+def one_cycle(opt, cfg, n_images: int, batch: int, warmup_steps: int = 0, rising: float = 0.1):
     """(total steps, one-cycle LR schedule) for `cfg.epochs` passes over n_images, capped by cfg.max_steps.
 
     With `warmup_steps`, the schedule is returned for those steps alone; `lr_cycle` gives the rest its own."""
     steps_per_epoch = -(-n_images // batch)
     total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    return total, lr_cycle(opt, cfg, min(warmup_steps, total) if warmup_steps else total)
+    return total, lr_cycle(opt, cfg, min(warmup_steps, total) if warmup_steps else total, rising)
 
 
-def lr_cycle(opt, cfg, steps: int):
-    """A one-cycle schedule over `steps` (rising for a tenth of them, then annealed to ~0); after a warm-up,
-    the schedule of the steps that follow it (see CriticConfig.warmup_steps)."""
-    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.1)
+def lr_cycle(opt, cfg, steps: int, rising: float = 0.1):
+    """A one-cycle schedule over `steps` (rising for the `rising` share of them, then annealed to ~0); after a
+    warm-up, the schedule of the steps that follow it (see CriticConfig.warmup_steps)."""
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=rising)
 
 
 def augment(x: torch.Tensor, noise: float, generator: torch.Generator, flip: bool = True) -> torch.Tensor:

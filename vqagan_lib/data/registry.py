@@ -12,6 +12,12 @@ Every dataset is one module in `vqagan_lib/data/` that provides the same few nam
     build_vocabulary() -> Vocabulary                    question words and answers of the full train split
     information_bits() -> float                         the answer-relevant information of one image
 
+A dataset of generated scenes may also offer, for trainers that begin with fewer objects a picture:
+
+    SINGLE_OBJECT_TYPES                                 families answered from the asked object alone
+    asked_object(question) -> int                       the row of the object a question names
+    render(truth, keep) -> (n,3,S,S) uint8              its images with only the `keep` (n,K) objects drawn
+
 The engine, the benchmark, the critic and judge trainers and the playground ask `get_dataset(name)`,
 never a dataset module directly; a new dataset is one new module and one line here (and, for the
 benchmark, a rule judge registered in answerers/judges.py).

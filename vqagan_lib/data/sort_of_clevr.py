@@ -80,6 +80,8 @@ SHAPES = ("square", "circle")
 
 QUESTION_TYPES = ("shape", "horizontal", "vertical", "closest", "farthest", "count")
 QUESTION_GROUPS = {"non-relational": ("shape", "horizontal", "vertical"), "relational": ("closest", "farthest", "count")}
+# Answered from the asked object alone: the same in a picture that keeps only some objects (render's keep).
+SINGLE_OBJECT_TYPES = QUESTION_GROUPS["non-relational"]
 TEMPLATES = {
     "shape": "what is the shape of the {color} object?",
     "horizontal": "is the {color} object on the left or the right?",
@@ -133,6 +135,11 @@ def parse(question: str) -> tuple[str, str]:
         if family is not None:
             return family, named[0]
     raise ValueError(f"not a Sort-of-CLEVR question: {question!r}")
+
+
+def asked_object(question: str) -> int:
+    """The index (in COLORS, the scene table's row) of the object a template question names."""
+    return COLORS.index(parse(question)[1])
 
 
 def question_type(question: str) -> str:
@@ -255,20 +262,25 @@ def stamps() -> np.ndarray:
     return np.stack([square, disc])
 
 
-def render(scenes: torch.Tensor) -> torch.Tensor:
+def render(scenes: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
     """(n,6,3) scene tables -> (n,3,64,64) uint8 images: each colour's stamp pasted at its centre.
 
+    `keep` (n,6) bool draws only those objects (the rest is background): a scene with fewer objects
+    whose SINGLE_OBJECT_TYPES answers about a kept object are those of the whole scene.
     Objects are pasted in COLORS order, so where a hand-built table overlaps two, the later one shows.
     """
     table = scenes.numpy() if isinstance(scenes, torch.Tensor) else np.asarray(scenes)
     table = table.astype(np.int64)
     n = len(table)
+    drawn = np.ones((n, len(COLORS)), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
     canvas = np.empty((n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)  # (n,H,W,3)
     canvas[:] = BACKGROUND
     stamp = stamps()
     for k, colour in enumerate(COLORS):
         shape, cx, cy = table[:, k, 0], table[:, k, 1], table[:, k, 2]
         image, dy, dx = np.nonzero(stamp[shape])  # every painted pixel of object k in every image
+        painted = drawn[image, k]
+        image, dy, dx = image[painted], dy[painted], dx[painted]
         canvas[image, cy[image] + dy - OBJECT_RADIUS, cx[image] + dx - OBJECT_RADIUS] = PALETTE[colour]
     return torch.from_numpy(canvas).permute(0, 3, 1, 2).contiguous()  # (n,3,H,W)
 

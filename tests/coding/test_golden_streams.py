@@ -56,4 +56,8 @@ def test_a_file_codes_to_the_same_bytes_and_pixels_in_batches_of_any_size(card, 
     monkeypatch.setattr(bitstream, "ENCODE_BATCH", 3)
     monkeypatch.setattr(bitstream, "DECODE_BATCH", 3)
     assert encode_images(codec, first_test_images(card)) == golden
-    assert torch.equal(decode_pixels(codec, golden)[0], whole)
+    batched = decode_pixels(codec, golden)[0]
+    if getattr(codec.decoder, "draw", None) is not None:  # drawn straight to 8 bits: exactly the same
+        assert torch.equal(batched, whole)
+    else:  # a conv decoder's float sums depend on the batch: one level of 255 at most, as above
+        assert (batched.int() - whole.int()).abs().max() <= 1

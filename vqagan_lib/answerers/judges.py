@@ -36,7 +36,8 @@ CRITIC_RECIPES = {
 # the learning rate up while those stages run.
 JUDGE_RECIPES = {
     "easyvqa": {},
-    "sort-of-clevr": {"init_std": 0.09, "sincos_positions": True, "layers": 3, "shape_steps": 0, "open_fraction": 0.0, "warmup_fraction": 0.01,
+    "sort-of-clevr": {"init_std": 0.09, "sincos_positions": True, "layers": 3, "shape_steps": 0, "open_fraction": 0.0,
+                      "warmup_fraction": 0.01,
                       "object_stages": "1:shape:800,1:non-relational:800,2:non-relational:1500,3:non-relational:1500,"
                                        "4:non-relational:1000,6:non-relational:1500",
                       "epochs": 150},

@@ -9,11 +9,13 @@ imports every module, so a missing one is an ImportError, never a smaller CLI.
 Every failure is one line on stderr, `vqagan: error: <file>: <problem>`, with exit status 2: a
 VQAGanError as raised, and as a last resort an OSError or MemoryError that escaped a handler.
 Control characters in names are escaped (`fileio.shown`), so a hostile file name cannot drive
-the terminal. Ctrl-C (SIGINT), SIGTERM and SIGHUP, at any point after Python has started (the
-command modules and torch are imported under the same guard), unwind through every `finally`,
-so staging folders are removed, then print `vqagan: interrupted` and exit 128 + the signal number.
+the terminal. Ctrl-C (SIGINT), SIGTERM and SIGHUP, at any point after Python has started, unwind
+through every `finally`, so staging folders are removed, then print `vqagan: interrupted` and exit
+128 + the signal number. While the command modules (and torch) are imported, a signal is held until
+the imports end, since one raised inside an extension module's start-up can abort the process.
 """
 import argparse
+import contextlib
 import importlib
 import signal
 import sys
@@ -84,6 +86,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C, SIGTERM and SIGHUP that arrive inside the block are held, then raised as usual when it ends.
+    The command modules import torch: an exception raised while an extension module initialises can abort
+    the whole process (SIGABRT, no cleanup, no message) instead of unwinding, so the imports run under this."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived = []
+    held = {s: signal.signal(s, lambda signum, frame: arrived.append(signum)) for s in (signal.SIGINT, *_STOP_SIGNALS)}
+    try:
+        yield
+    finally:
+        for s, handler in held.items():
+            signal.signal(s, handler)
+    if arrived:
+        raise KeyboardInterrupt if arrived[0] == signal.SIGINT else Stopped(arrived[0])
+
+
 def _command_of(argv: list[str]) -> str:
     """The command word of argv (the first word that is not an option), or "" when there is none yet."""
     return next((a for a in argv if not a.startswith("-")), "")
@@ -104,7 +125,8 @@ def main(argv=None) -> int:
     args = None
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
-        parser = build_parser(_command_of(argv))
+        with _signals_held():
+            parser = build_parser(_command_of(argv))
         args, extra = parser.parse_known_args(argv)
         if extra and not getattr(args, "accepts_overrides", False):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -78,7 +78,9 @@ def test_object_stages_are_parsed_and_checked():
     assert stages == [ObjectStage(1, frozenset({"shape"}), 5), ObjectStage(3, frozenset(soc.SINGLE_OBJECT_TYPES), 7)]
     assert [stage_at(stages, s) for s in (0, 4, 5, 11, 12)] == [stages[0], stages[0], stages[1], stages[1], None]
     assert object_stages("", get_dataset("easyvqa")) == []
-    for spec, said in (("2:closest:10", "closest"), ("2:relational:10", "count"), ("0:shape:10", "one object"),
+    assert object_stages("2:relational:5", data) == [ObjectStage(2, frozenset(soc.QUESTION_GROUPS["relational"]), 5)]
+    for spec, said in (("1:closest:10", "two for closest"), ("1:relational:10", "two for closest, count, farthest"),
+                       ("0:shape:10", "one object"), ("2:colour:10", "unknown: colour"),
                        ("2:shape", "OBJECTS:TYPES:STEPS"), ("two:shape:10", "OBJECTS:TYPES:STEPS")):
         with pytest.raises(VQAGanError, match=said):
             object_stages(spec, data)
@@ -95,24 +97,29 @@ def test_keep_objects_keeps_the_asked_one_and_so_many_others():
     assert len({tuple(row) for row in keep_objects(asked, 3, 6, gen).tolist()}) > 5  # the others are random
 
 
-def test_fewer_objects_keep_the_single_object_answers():
-    """What the stages rely on: a picture of some objects answers the kept objects' questions as the scene does."""
+def test_pictures_of_fewer_objects_read_as_their_answers_say():
+    """What the stages rely on: the rule judge, reading a picture of some objects, finds each kept object
+    where the scene has it, so the dataset's answers for that picture (present=keep) are the picture's."""
     split = soc.load_split("test", limit_images=30)
     asked = torch.tensor([soc.asked_object(q) for q in split.questions])
-    solo = torch.tensor([t in soc.SINGLE_OBJECT_TYPES for t in split.types])
-    keep = keep_objects(asked, 2, 6, torch.Generator().manual_seed(1))  # (N_q,6): one picture per question
-    pictures = soc.render(split.truth[split.question_image], keep)
-    read = SceneJudge().answer_batch(pictures[solo], [q for q, s in zip(split.questions, solo.tolist()) if s])
-    assert read == [a for a, s in zip(split.answers, solo.tolist()) if s]
+    keep = keep_objects(asked, 3, 6, torch.Generator().manual_seed(1))  # (N_q,6): one picture per question
+    scenes = split.truth[split.question_image]
+    read = SceneJudge().read_scenes(soc.render(scenes, keep))  # (N_q,6,3)
+    assert torch.equal(read[keep].long(), scenes[keep])
+    said = [soc.answer(q, t, p) for q, t, p in zip(split.questions, read.tolist(), keep.tolist())]
+    assert said == [soc.answer(q, t, p) for q, t, p in zip(split.questions, scenes.tolist(), keep.tolist())]
+    changed = [a != b for a, b in zip(said, split.answers)]
+    solo = [t in soc.SINGLE_OBJECT_TYPES for t in split.types]
+    assert not any(c and s for c, s in zip(changed, solo)) and sum(changed) > 0.1 * len(changed)  # relations change
 
 
 def test_scene_judge_trains_a_few_steps_through_its_stages():
     cfg = JudgeConfig(data=DataChoice("sort-of-clevr"), hidden=16, layers=1, heads=2, patch_size=16, init_std=0.09,
-                      shape_steps=0, open_fraction=0.0, object_stages="1:shape:2,2:non-relational:2",
-                      limit_images=16, max_steps=6, batch_size=8)
+                      shape_steps=0, open_fraction=0.0, object_stages="1:shape:2,2:non-relational:2,3:relational:2",
+                      limit_images=16, max_steps=8, batch_size=8)
     lines = []
     model, metrics = train_judge(cfg, log_every=1, log=lines.append)
-    assert metrics["steps"] == 6 and len(lines) == 6 and all("nan" not in line for line in lines)
+    assert metrics["steps"] == 8 and len(lines) == 8 and all("nan" not in line for line in lines)
     assert model.vilt.config.initializer_range == 0.09 and not any(p.requires_grad for p in model.parameters())
 
 

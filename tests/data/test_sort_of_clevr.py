@@ -156,6 +156,26 @@ def test_count_includes_the_object_itself():
     assert soc.answer("how many objects have the same shape as the green object?", one_disc) == "5"
 
 
+def test_relations_range_over_the_objects_in_the_picture():
+    """`present` answers a picture of some objects, as render(keep=) draws it."""
+    red_blue_gray = [True, False, True, False, False, True]
+    ask = {t: soc.TEMPLATES[t].format(color="red") for t in soc.QUESTION_TYPES}
+    assert [soc.answer(ask[t], HAND) for t in ("closest", "farthest", "count")] == ["square", "circle", "3"]
+    # yellow (closest) and orange (farthest) gone: blue is closest (40 px), gray farthest (54.1); one square fewer
+    assert [soc.answer(ask[t], HAND, present=red_blue_gray) for t in ("closest", "farthest", "count")] == ["square", "circle", "2"]
+    no_orange = [True] * 5 + [True]
+    no_orange[soc.COLORS.index("orange")] = False
+    gray_closest = soc.TEMPLATES["closest"].format(color="gray")
+    assert soc.answer(gray_closest, HAND) == "circle" and soc.answer(gray_closest, HAND, present=no_orange) == "square"  # blue, 23.3
+    assert [soc.answer(ask[t], HAND, present=red_blue_gray) for t in soc.SINGLE_OBJECT_TYPES] == \
+        [soc.answer(ask[t], HAND) for t in soc.SINGLE_OBJECT_TYPES]
+    with pytest.raises(ValueError, match="red object is not in the picture"):
+        soc.answer(ask["shape"], HAND, present=[False] + [True] * 5)
+    with pytest.raises(ValueError, match="no other object"):
+        soc.answer(ask["closest"], HAND, present=[True] + [False] * 5)
+    assert soc.answer(ask["count"], HAND, present=[True] + [False] * 5) == "1"
+
+
 def test_centre_line_is_between_pixels_31_and_32():
     at = HAND.clone()
     at[0, 1:] = torch.tensor([31, 31])

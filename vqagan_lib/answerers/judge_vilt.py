@@ -51,7 +51,7 @@ class JudgeConfig:
     shape_steps: int = 1000  # first N steps ask only "what shape" questions (see train_judge)
     open_fraction: float = 0.5  # afterwards, this share of draws is a "what shape / what colour" question
     # Before all of that, stages of pictures with fewer objects, "OBJECTS:TYPES:STEPS,...": TYPES are
-    # question families or groups joined by "+", each of the dataset's SINGLE_OBJECT_TYPES (see object_stages).
+    # question families or groups joined by "+"; families that relate objects need OBJECTS >= 2 (see object_stages).
     object_stages: str = ""
     limit_images: int | None = None  # keep only the first N training images (QUICK runs)
     max_steps: int | None = None  # stop early after this many steps (QUICK runs and tests)
@@ -197,7 +197,7 @@ def object_stages(spec: str, data) -> list[ObjectStage]:
     """JudgeConfig.object_stages parsed and checked against the dataset ([] for "")."""
     if not spec:
         return []
-    missing = [name for name in ("SINGLE_OBJECT_TYPES", "asked_object", "render") if not hasattr(data, name)]
+    missing = [name for name in ("SINGLE_OBJECT_TYPES", "asked_object", "render", "answer") if not hasattr(data, name)]
     if missing:
         raise VQAGanError(f"object_stages: {data.NAME} cannot draw pictures with fewer objects (it has no {', '.join(missing)})")
     stages = []
@@ -208,10 +208,12 @@ def object_stages(spec: str, data) -> list[ObjectStage]:
         except ValueError:
             raise VQAGanError(f"object_stages: {part!r} is not OBJECTS:TYPES:STEPS") from None
         types = {kind for name in names.split("+") for kind in data.QUESTION_GROUPS.get(name, (name,))}
-        unfit = sorted(types - set(data.SINGLE_OBJECT_TYPES))
-        if unfit or objects < 1 or steps < 0:
-            raise VQAGanError(f"object_stages: {part!r} needs at least one object, steps >= 0 and families answered from "
-                              f"the asked object alone ({', '.join(data.SINGLE_OBJECT_TYPES)}), not {', '.join(unfit) or 'these'}")
+        unknown = sorted(types - set(data.QUESTION_TYPES))
+        relating = sorted(types - set(data.SINGLE_OBJECT_TYPES))  # these need a second object in the picture
+        if unknown or objects < 1 or steps < 0 or (relating and objects < 2):
+            raise VQAGanError(f"object_stages: {part!r} needs known question families ({', '.join(data.QUESTION_TYPES)}), "
+                              f"steps >= 0 and at least one object, two for {', '.join(relating) or 'families that relate objects'}"
+                              + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
         stages.append(ObjectStage(objects, frozenset(types), steps))
     return stages
 
@@ -269,13 +271,18 @@ def train_judge(cfg: JudgeConfig, log_every: int = 50, log=print) -> tuple[ViltJ
             if stage is None:
                 batch = pick_questions(rows.tolist(), pools, gen, step < cfg.shape_steps, cfg.open_fraction)
                 images = train.images[train.question_image[batch]]  # (b,3,S,S) uint8
+                targets = answers[batch]
             else:
                 batch = pick_questions(rows.tolist(), {"all": stage_pools[stage.types]}, gen)
+                scenes = train.truth[train.question_image[batch]]
                 keep = keep_objects(asked_of[batch], stage.objects, train.truth.shape[1], gen)
-                images = data.render(train.truth[train.question_image[batch]], keep)
+                images = data.render(scenes, keep)
+                # A relation ranges over the objects in the picture: its answer there is not the scene's.
+                targets = torch.tensor([vocab.answer_index(data.answer(train.questions[j], scene, present))
+                                        for j, scene, present in zip(batch.tolist(), scenes.tolist(), keep.tolist())])
             x = augment(images.float() / 255.0, cfg.noise, gen, flip=data.MIRROR_SAFE)  # (b,3,S,S)
             logits = model(x, qids[batch])  # (b,A)
-            loss = F.cross_entropy(logits, answers[batch])
+            loss = F.cross_entropy(logits, targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -283,7 +290,7 @@ def train_judge(cfg: JudgeConfig, log_every: int = 50, log=print) -> tuple[ViltJ
             sched.step()
             step += 1
             if log and (step % log_every == 0 or step == total):
-                acc = (logits.argmax(1) == answers[batch]).float().mean()
+                acc = (logits.argmax(1) == targets).float().mean()
                 log(f"step {step}/{total}  loss {loss.item():.4f}  batch acc {acc:.3f}  {time.time() - start:.0f}s")
     freeze(model)
     return model, {"train_seconds": round(time.time() - start, 1), "steps": step}

@@ -80,7 +80,7 @@ SHAPES = ("square", "circle")
 
 QUESTION_TYPES = ("shape", "horizontal", "vertical", "closest", "farthest", "count")
 QUESTION_GROUPS = {"non-relational": ("shape", "horizontal", "vertical"), "relational": ("closest", "farthest", "count")}
-# Answered from the asked object alone: the same in a picture that keeps only some objects (render's keep).
+# Answered from the asked object alone: a picture of it alone answers them (the others need a second object).
 SINGLE_OBJECT_TYPES = QUESTION_GROUPS["non-relational"]
 TEMPLATES = {
     "shape": "what is the shape of the {color} object?",
@@ -155,12 +155,12 @@ def _shape_of(value: float) -> str:
     return SHAPES[int(round(value))]
 
 
-def _extreme_neighbour(rows: list[list[float]], asked: int, farthest: bool) -> int:
-    """Row of the object closest to (or farthest from) row `asked`. Ties go to the first in COLORS order."""
+def _extreme_neighbour(rows: list[list[float]], asked: int, farthest: bool, present: list[bool]) -> int:
+    """Row of the present object closest to (or farthest from) row `asked`. Ties go to the first in COLORS order."""
     _, x0, y0 = rows[asked]
     best, best_d2 = -1, 0.0
     for j, (_, x, y) in enumerate(rows):
-        if j == asked:
+        if j == asked or not present[j]:
             continue
         d2 = (x - x0) ** 2 + (y - y0) ** 2  # squared Euclidean: the same order as the distance
         if best < 0 or (d2 > best_d2 if farthest else d2 < best_d2):
@@ -168,16 +168,22 @@ def _extreme_neighbour(rows: list[list[float]], asked: int, farthest: bool) -> i
     return best
 
 
-def answer(question: str, scene: torch.Tensor | list) -> str:
+def answer(question: str, scene: torch.Tensor | list, present=None) -> str:
     """Answer a template question from a (6,3) scene table (shape index, cx, cy), int or float.
 
     Closest and farthest are by Euclidean distance between centres; "how many" counts the asked
     object too (as in the paper), so its answers run from 1 to 6.
     A tensor or its rows as python lists (what a judge passes after one `tolist()` per batch).
+    `present` (6 bools, default all) answers for a picture of only those objects, as `render(keep=)`
+    draws it: the relations then range over the present objects alone. The asked object must be
+    present, and closest/farthest need one other.
     """
     family, colour = parse(question)
     rows = scene.tolist() if isinstance(scene, torch.Tensor) else [list(r) for r in scene]
+    present = [True] * len(rows) if present is None else [bool(p) for p in present]
     asked = COLORS.index(colour)
+    if not present[asked]:
+        raise ValueError(f"{question!r}: the {colour} object is not in the picture")
     shape, cx, cy = rows[asked]
     if family == "shape":
         return _shape_of(shape)
@@ -186,8 +192,12 @@ def answer(question: str, scene: torch.Tensor | list) -> str:
     if family == "vertical":
         return _half(cy, "top", "bottom")
     if family in ("closest", "farthest"):
-        return _shape_of(rows[_extreme_neighbour(rows, asked, family == "farthest")][0])
-    return str(sum(_shape_of(r[0]) == _shape_of(shape) for r in rows))  # count: the object itself included
+        other = _extreme_neighbour(rows, asked, family == "farthest", present)
+        if other < 0:
+            raise ValueError(f"{question!r}: no other object in the picture")
+        return _shape_of(rows[other][0])
+    # count: the object itself included
+    return str(sum(_shape_of(r[0]) == _shape_of(shape) for r, here in zip(rows, present) if here))
 
 
 # ---------------------------------------------------------------- scenes
@@ -265,8 +275,8 @@ def stamps() -> np.ndarray:
 def render(scenes: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
     """(n,6,3) scene tables -> (n,3,64,64) uint8 images: each colour's stamp pasted at its centre.
 
-    `keep` (n,6) bool draws only those objects (the rest is background): a scene with fewer objects
-    whose SINGLE_OBJECT_TYPES answers about a kept object are those of the whole scene.
+    `keep` (n,6) bool draws only those objects (the rest is background): a scene with fewer objects,
+    which `answer(question, scene, present=keep row)` answers.
     Objects are pasted in COLORS order, so where a hand-built table overlaps two, the later one shows.
     """
     table = scenes.numpy() if isinstance(scenes, torch.Tensor) else np.asarray(scenes)

@@ -163,8 +163,7 @@ def test_relations_range_over_the_objects_in_the_picture():
     assert [soc.answer(ask[t], HAND) for t in ("closest", "farthest", "count")] == ["square", "circle", "3"]
     # yellow (closest) and orange (farthest) gone: blue is closest (40 px), gray farthest (54.1); one square fewer
     assert [soc.answer(ask[t], HAND, present=red_blue_gray) for t in ("closest", "farthest", "count")] == ["square", "circle", "2"]
-    no_orange = [True] * 5 + [True]
-    no_orange[soc.COLORS.index("orange")] = False
+    no_orange = [colour != "orange" for colour in soc.COLORS]
     gray_closest = soc.TEMPLATES["closest"].format(color="gray")
     assert soc.answer(gray_closest, HAND) == "circle" and soc.answer(gray_closest, HAND, present=no_orange) == "square"  # blue, 23.3
     assert [soc.answer(ask[t], HAND, present=red_blue_gray) for t in soc.SINGLE_OBJECT_TYPES] == \

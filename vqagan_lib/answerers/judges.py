@@ -34,7 +34,8 @@ CRITIC_RECIPES = {
 # 0.02 the tiny model could not even memorise 64 scenes), patch positions that start legible, a third layer
 # for the relations, and pictures of fewer objects first (see JudgeConfig.object_stages); a short rise keeps
 # the learning rate up while those stages run. Stages asking relations among two to five objects, placed
-# after these, learnt two objects' relations but stalled at three and left whole scenes worse off.
+# after these, learnt two objects' relations but stalled at three, and the mixed stages after them lost part
+# of what the earlier stages had learnt (the run was stopped there).
 JUDGE_RECIPES = {
     "easyvqa": {},
     "sort-of-clevr": {"init_std": 0.09, "sincos_positions": True, "layers": 3, "shape_steps": 0, "open_fraction": 0.0,

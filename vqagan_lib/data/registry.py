@@ -17,6 +17,7 @@ A dataset of generated scenes may also offer, for trainers that begin with fewer
     SINGLE_OBJECT_TYPES                                 families answered from the asked object alone
     asked_object(question) -> int                       the row of the object a question names
     render(truth, keep) -> (n,3,S,S) uint8              its images with only the `keep` (n,K) objects drawn
+    answer(question, truth_row, present) -> str         the answer in such a picture (`present`: its keep row)
 
 The engine, the benchmark, the critic and judge trainers and the playground ask `get_dataset(name)`,
 never a dataset module directly; a new dataset is one new module and one line here (and, for the

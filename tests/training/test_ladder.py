@@ -65,6 +65,7 @@ def test_scene_ablations_differ_from_their_point_in_one_part():
     assert no_vqa.model == full.model and no_vqa.vqa.weight == 0 < full.vqa.weight
     assert ladder_config("ablation-scenes-no-vqa-96bit").vqa.weight == 0 < ladder_config("scenes-96bit").vqa.weight
     assert LADDER["ablation-scenes-no-vqa-64bit"].init == "ablation-scenes-no-vqa-96bit"  # pixels only, all the way
+    assert LADDER["scenes-96bit"].init == "ablation-scenes-no-vqa-96bit"  # the critic tunes what the pixels found
     non_relational = ladder_config("ablation-scenes-non-relational-24bit")
     assert set(non_relational.data.question_types) == {"shape", "horizontal", "vertical"} and not full.data.question_types
     assert non_relational.vqa == full.vqa and non_relational.model.decoder == full.model.decoder

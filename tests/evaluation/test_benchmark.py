@@ -172,3 +172,14 @@ def test_throughput_is_the_fastest_of_the_timed_runs_on_one_thread(monkeypatch):
     result, seconds = benchmark._one_core(work, runs=3)
     assert (result, seconds) == ("result", 1.0)
     assert clock["threads"] == [1, 1, 1] and torch.get_num_threads() == threads
+
+
+def test_card_metrics_name_the_dataset_they_were_measured_on(tmp_path):
+    from vqagan_lib.checkpoint import load_card, save_checkpoint
+    from vqagan_lib.evaluation.benchmark import write_card_metrics
+
+    path = save_checkpoint(tmp_path / "point", {"w": torch.zeros(2)}, {"name": "point", "kind": "codec"})
+    write_card_metrics([_result(str(path))], {"images": 7, "dataset": "sort-of-clevr"})
+    measured = load_card(path)["metrics"]["benchmark"]
+    assert measured["images"] == 7 and measured["stream_bits"] == 8.0
+    assert measured["command"] == "python -m vqagan_lib benchmark --data.name sort-of-clevr --update-cards"

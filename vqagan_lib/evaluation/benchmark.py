@@ -227,7 +227,7 @@ def write_card_metrics(results: list[CodecResult], meta: dict) -> None:
     """Record each shipped codec's benchmark numbers in its card: the card's claims come from a measurement."""
     for r in results:
         measured = {**{k: v for k, v in asdict(r).items() if k not in ("name", "kind", "setting")},
-                    "images": meta["images"], "command": "python -m vqagan_lib benchmark --update-cards"}
+                    "images": meta["images"], "command": f"python -m vqagan_lib benchmark --data.name {meta['dataset']} --update-cards"}
         update_card(r.name, lambda card, measured=measured: card.setdefault("metrics", {}).update(benchmark=measured))
 
 

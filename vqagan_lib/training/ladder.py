@@ -85,15 +85,15 @@ CONTINUOUS_6 = ("--model.latent_dim", "16", "--rate.weight", "4", "--rate.target
 # drawn away from its object feels which way to move.
 SCENE = ("--data.name", "sort-of-clevr", "--model.model", "fsq", "--model.decoder", "slots", "--model.slots", "6",
          "--model.answer_coding", "digits", "--model.channels", "64", "--model.encoder_channels", "16")
-SCENE_PIXELS = ("--stage", "joint", "--steps", "6000", "--batch_size", "32", "--optim.lr", "3e-3", "--optim.schedule", "cosine",
-                "--rate.weight", "0", "--distortion.scales", "4", "--gan.weight", "0", "--vqa.weight", "0")
-SCENE_TUNE = ("--stage", "joint", "--steps", "1500", "--batch_size", "32", "--optim.lr", "5e-4", "--optim.schedule", "cosine",
-              "--rate.weight", "0", "--distortion.scales", "4", "--gan.weight", "0", "--vqa.weight", "3")
+SCENE_JOINT = ("--stage", "joint", "--batch_size", "32", "--optim.schedule", "cosine", "--rate.weight", "0",
+               "--distortion.scales", "4", "--gan.weight", "0")
+SCENE_PIXELS = SCENE_JOINT + ("--steps", "6000", "--optim.lr", "3e-3", "--vqa.weight", "0")
+SCENE_TUNE = SCENE_JOINT + ("--steps", "1500", "--optim.lr", "5e-4", "--vqa.weight", "3")
 # Fewer position bins from a finer point: everything copied, the sprites kept exactly (a slot that cannot sit on
 # its object would otherwise teach them a blurred blob), the rest fine-tuned to the coarser grid. An even number
-# of bins keeps a bin edge on the centre line, which the left/right and top/bottom questions ask about. A small
-# step: at the tuning run's, the appearance digits of some seeds drifted off the shapes.
-SCENE_REBIN = SCENE_TUNE + ("--optim.lr", "1e-4", "--generator.frozen", '["sprite"]')
+# of bins keeps a bin edge on the centre line, which the left/right and top/bottom questions ask about. A smaller
+# step than the tuning run's: at that one, the appearance digits of some seeds drifted off the shapes.
+SCENE_REBIN = SCENE_JOINT + ("--steps", "1500", "--optim.lr", "1e-4", "--vqa.weight", "3", "--generator.frozen", '["sprite"]')
 SCENE_LEVELS = {96: "[" + ", ".join(["3, 64, 64"] * 6) + "]", 64: "[" + ", ".join(["3, 10, 10"] * 6) + "]",
                 24: "[" + ", ".join(["3, 2, 2"] * 6) + "]"}
 NO_VQA = ("--vqa.weight", "0")

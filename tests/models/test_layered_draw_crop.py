@@ -10,11 +10,12 @@ S, ANSWER_DIM = 64, 3
 
 
 def sprites_and_boxes(decoder: LayeredDecoder, code: torch.Tensor):
-    """What `draw` samples, computed as it computes it: the sprites once per distinct answer code, so that
-    the boxes (from the same batched layers) are the very ones `draw` places."""
+    """What `draw` samples, computed as it computes it: the sprites once per distinct answer code, each on
+    its own, so that the boxes are the very ones `draw` places."""
     with torch.no_grad():
         answers, which = torch.unique(code[:, :decoder.answer_dim], dim=0, return_inverse=True)
-        mask, colour, layout = decoder.appearance(answers)
+        made = [decoder.appearance(a[None]) for a in answers]
+        mask, colour, layout = (torch.cat(parts) for parts in zip(*made))
         box, background = decoder.box_of(layout[which], code[:, decoder.answer_dim:])
     return mask, colour[which], box, background, which
 
@@ -241,8 +242,10 @@ def test_appearances_are_made_once_per_answer_code_and_forgotten_on_train():
     assert len(decoder._known[0]) == len(torch.unique(both[:, :ANSWER_DIM], dim=0))  # only the new codes were added
     with torch.no_grad():
         answers = torch.unique(both[:, :ANSWER_DIM], dim=0)
-        for cached, fresh in zip(decoder.appearances(answers), decoder.appearance(answers)):
-            assert torch.equal(cached, fresh)
+        cached = decoder.appearances(answers)
+        for row, answer in enumerate(answers):  # each code's sprite as made alone: the same in any batch
+            for kept, alone in zip(cached, decoder.appearance(answer[None])):
+                assert torch.equal(kept[row:row + 1], alone)
     assert torch.equal(drawn, whole_canvas_draw(decoder, both))
     decoder.train()
     assert decoder._known is None

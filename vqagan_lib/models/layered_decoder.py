@@ -83,7 +83,7 @@ class LayeredDecoder(nn.Module):
     @torch.no_grad()
     def appearances(self, answers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`appearance` of distinct answer codes (U, D_a), for decoding: an answer code has one sprite in every
-        image, so each is made once per decoder and kept (at most one per code of the answer alphabet)."""
+        image, so each is made once per decoder, on its own, and kept (at most one per code of the answer alphabet)."""
         known, match = self._known, None
         if len(answers) == 0:
             return self.appearance(answers)
@@ -91,7 +91,10 @@ class LayeredDecoder(nn.Module):
             match = (answers[:, None, :] == known[0][None]).all(dim=2)  # (U, C)
         missing = answers if match is None else answers[~match.any(dim=1)]
         if len(missing):
-            fresh = (missing,) + self.appearance(missing)
+            # One code at a time: a batched matrix product may round differently with the batch's size, and
+            # a code's sprite must not depend on which other codes its batch happened to hold.
+            made = [self.appearance(m[None]) for m in missing]
+            fresh = (missing,) + tuple(torch.cat(parts) for parts in zip(*made))
             known = fresh if known is None else tuple(torch.cat([k, f]) for k, f in zip(known, fresh))
             self._known = known
             match = (answers[:, None, :] == known[0][None]).all(dim=2)

@@ -25,9 +25,9 @@ from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.data.pixels import palette_of
 from vqagan_lib.data.colour_objects import GLIMPSE, find_by_colour
 from vqagan_lib.models.fsq import FSQ, level_shift
-from vqagan_lib.models.layered_decoder import box_grid, lit_pixels
 
 SPRITE = 16  # a slot's sprite resolution: the scenes' objects are 9 pixels wide
+OFF_CANVAS = 1 << 24  # a stamp's padding: an offset that moves any pixel off any canvas
 EDGE = 1e-4  # how near the grid's ends a position may come: atanh is finite there, and no bin is lost
 
 
@@ -81,6 +81,7 @@ class SlotDecoder(nn.Module):
         ramp = torch.linspace(-1, 1, SPRITE)
         radius = torch.sqrt(ramp[:, None] ** 2 + ramp[None, :] ** 2)
         self.register_buffer("mask_start", (4.0 * (0.8 - radius)).flatten(), persistent=False)  # a soft disc
+        self._stamps = {}  # decoding's cache: each look's lit pixels per slot (`stamps`)
 
     def sprites(self, looks: torch.Tensor) -> torch.Tensor:
         """Appearance digits (N, A) -> sprites (N,1,T,T) in [0,1], before they are placed."""
@@ -91,26 +92,33 @@ class SlotDecoder(nn.Module):
         # the layered decoder's fixed 3x3 box filter: a lone speck costs the pixel loss little but reads as a corner
         return nn.functional.avg_pool2d(torch.sigmoid(logits).view(-1, 1, SPRITE, SPRITE), 3, stride=1, padding=1)
 
-    def boxes(self, slots: torch.Tensor) -> torch.Tensor:
-        """Slots (B,K,A+2) -> each slot's box (B*K,4): centre and half size in [-1,1] image units."""
+    def places(self, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Slots (B,K,A+2) -> the pixel each slot's sprite is centred on (B,K,2) as (column, row), and the
+        nudge (B,K,2) that carries the position's gradient: exactly 0 in value."""
         b, k = slots.shape[:2]
         middle = self.position_fsq.middles(slots[..., self.appearance:].reshape(b * k, 2)).view(b, k, 2)
-        centre = self.position_gain * middle + self.position_bias  # (B,K,2)
+        centre = self.position_gain * middle + self.position_bias  # (B,K,2) in [-1,1] image units
         # Every sprite sits on a pixel centre, as the scenes' objects do, in training too (the gradient passes
         # as if it did not): between two pixels a hard mask comes out a pixel wider on one side, which a
         # reader takes for another shape, so the sprite learns its edges at the one place it is drawn.
-        pixel = torch.round((centre.detach() + 1) * self.image_size / 2 - 0.5)
-        centre = centre + ((2 * pixel + 1) / self.image_size - 1 - centre).detach()
-        return torch.cat([centre, self.half_size.abs().clamp(min=1e-2).expand(b, -1, -1)], dim=2).view(b * k, 4)
+        pixel = torch.round((centre.detach() + 1) * self.image_size / 2 - 0.5).long()
+        return pixel, centre - centre.detach()
+
+    def halves(self) -> torch.Tensor:
+        """Each slot's half width and half height (K,2) in [-1,1] image units."""
+        return self.half_size.abs().clamp(min=1e-2)
 
     def masks(self, code: torch.Tensor) -> torch.Tensor:
         """Code (B, K*(A+2)) -> every slot's sprite placed on the canvas: (B,K,S,S) in [0,1]."""
-        b, k = len(code), self.slots
+        b, k, s = len(code), self.slots, self.image_size
         slots = code.view(b, k, self.appearance + 2)
         sprite = self.sprites(slots[..., :self.appearance].reshape(b * k, self.appearance))
-        placed = nn.functional.grid_sample(sprite, box_grid(self.boxes(slots), self.image_size), padding_mode="zeros",
-                                           align_corners=False)
-        return placed.view(b, k, self.image_size, self.image_size)
+        pixel, nudge = self.places(slots)
+        offsets = torch.arange(s, device=code.device)[None, None, :, None] - pixel[:, :, None, :]  # (B,K,S,2)
+        where = sprite_coordinates(offsets, nudge[:, :, None, :], self.halves()[None, :, None, :], s).view(b * k, s, 2)
+        grid = torch.stack([where[:, None, :, 0].expand(-1, s, -1), where[:, :, None, 1].expand(-1, -1, s)], dim=3)
+        placed = nn.functional.grid_sample(sprite, grid, padding_mode="zeros", align_corners=False)
+        return placed.view(b, k, s, s)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         masks = self.masks(code)  # (B,K,S,S)
@@ -124,29 +132,87 @@ class SlotDecoder(nn.Module):
         return image
 
     @torch.no_grad()
+    def stamps(self, looks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distinct appearance digits (U, A) -> every slot's lit pixels of each, as offsets from the sprite's
+        centre pixel: rows and columns (K, U, M) int64, padded with an offset that lands off any canvas.
+
+        A stamp is exact, not an approximation of `masks`: a sprite's sampling position depends only on
+        a pixel's offset from the centre pixel and the slot's half size (`sprite_coordinates`), so moving a
+        slot moves its lit pixels and changes none of them. Kept per distinct look until a weight changes.
+        """
+        versions = tuple((id(t), t._version) for t in self.parameters())
+        if self._stamps.get("versions") != versions:
+            self._stamps = {"versions": versions}
+        s, halves = self.image_size, self.halves()
+        # Beyond this many pixels from its centre a sprite's sampling position lies past 1 + 1/T, where the
+        # bilinear weights fall on the zero padding alone (see layered_decoder.lit_pixels): nothing is lit there.
+        reach = int(torch.ceil((1 + 1 / SPRITE) * halves.max() * s / 2).item()) + 2
+        offsets = torch.arange(-reach, reach + 1, device=looks.device)  # (R,)
+        lit = []
+        for look in looks:
+            key = tuple(look.tolist())
+            if key not in self._stamps:
+                sprite = self.sprites(look[None]).expand(self.slots, -1, -1, -1)  # (K,1,T,T)
+                where = sprite_coordinates(offsets[None, :, None], torch.zeros(1, 1, 1, device=looks.device),
+                                           halves[:, None, :], s)  # (K,R,2)
+                grid = torch.stack([where[:, None, :, 0].expand(-1, len(offsets), -1),
+                                    where[:, :, None, 1].expand(-1, -1, len(offsets))], dim=3)
+                placed = nn.functional.grid_sample(sprite, grid, padding_mode="zeros", align_corners=False)[:, 0] > 0.5
+                self._stamps[key] = [(offsets[r], offsets[c]) for r, c in (m.nonzero(as_tuple=True) for m in placed)]
+            lit.append(self._stamps[key])
+        width = max([len(r) for per_slot in lit for r, _ in per_slot] + [1])
+        rows = torch.full((self.slots, len(looks), width), OFF_CANVAS, dtype=torch.long, device=looks.device)
+        cols = rows.clone()
+        for u, per_slot in enumerate(lit):
+            for k, (r, c) in enumerate(per_slot):
+                rows[k, u, :len(r)], cols[k, u, :len(c)] = r, c
+        return rows, cols
+
+    @torch.no_grad()
     def draw(self, code: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """Decoding straight to 8-bit pixels: code (B, K*(A+2)) -> (B,S,S,3) uint8 (into `out` if given), eval mode only.
 
         The same picture as `forward` in eval mode, rounded to 8 bits (tested equal): with hard masks every
-        pixel is exactly the background's colour or the last slot's that covers it. So each distinct
-        appearance's sprite is made once, sampled only where it can reach (layered_decoder.lit_pixels), and
-        each pixel takes the colour of its highest covering slot from an 8-bit palette.
+        pixel is exactly the background's colour or the last slot's that covers it. So each slot's lit pixels
+        are its look's stamp (`stamps`) moved to its centre pixel, and the slots paint their 8-bit colours
+        over the background in slot order, as `forward` blends them.
         """
         if self.training:
             raise RuntimeError("draw() decodes; call eval() first")
         b, k, s = len(code), self.slots, self.image_size
         slots = code.view(b, k, self.appearance + 2)
-        looks, which = torch.unique(slots[..., :self.appearance].reshape(b * k, self.appearance), dim=0, return_inverse=True)
-        lit = lit_pixels(self.sprites(looks), which, self.boxes(slots), s).long()  # into (B*K*S*S)
-        slot_image, pixel = lit // (s * s), lit % (s * s)
-        # 0: background, k + 1: slot k; the painting order of forward is the highest slot number on top
-        top = torch.zeros(b * s * s, dtype=torch.long, device=code.device)
-        top.scatter_reduce_(0, (slot_image // k) * (s * s) + pixel, slot_image % k + 1, reduce="amax")
+        looks = slots[..., :self.appearance].reshape(b * k, self.appearance)
+        if self.appearance == 1:  # one digit: the plain unique, many times faster than unique over rows
+            looks, which = torch.unique(looks[:, 0], return_inverse=True)
+            looks = looks[:, None]
+        else:
+            looks, which = torch.unique(looks, dim=0, return_inverse=True)
+        which = which.view(b, k)
+        rows, cols = self.stamps(looks)  # (K,U,M) each
+        # int32 offsets and indices halve the bytes each pass over the (B, M) stamps reads and writes
+        index_dtype = torch.int32 if b * s * s < 2**31 - 1 else torch.long
+        rows, cols = rows.to(index_dtype), cols.to(index_dtype)
+        pixel = self.places(slots)[0].to(index_dtype)  # (B,K,2)
         palette = to_pixels(torch.cat([torch.sigmoid(self.background)[None], torch.sigmoid(self.colours)]))  # (K+1,3)
-        if out is None:
-            return palette.index_select(0, top).view(b, s, s, 3)
-        torch.index_select(palette, 0, top, out=out.view(b * s * s, 3))
-        return out
+        canvas = torch.empty((b, s, s, 3), dtype=torch.uint8, device=code.device) if out is None else out
+        # One row of background pixels, then that row down every image: broadcasting a 3-byte pixel straight
+        # to the canvas copies 3 bytes at a time, a row copies whole rows.
+        canvas.view(b * s, s * 3).copy_(palette[0].repeat(s)[None].expand(b * s, s * 3))
+        flat = canvas.view(b * s * s, 3)
+        first = torch.arange(b, device=code.device, dtype=index_dtype)[:, None] * (s * s)  # (B,1): each image's first pixel
+        for slot in range(k):  # painted in slot order: where two overlap, the later one shows
+            y = pixel[:, slot, 1:2] + rows[slot].index_select(0, which[:, slot])  # (B,M)
+            x = pixel[:, slot, 0:1] + cols[slot].index_select(0, which[:, slot])
+            inside = (y >= 0) & (y < s) & (x >= 0) & (x < s)
+            flat.index_put_(((first + y * s + x).masked_select(inside),), palette[slot + 1])
+        return canvas
+
+
+def sprite_coordinates(offset: torch.Tensor, nudge: torch.Tensor, half: torch.Tensor, size: int) -> torch.Tensor:
+    """Pixel offsets from a sprite's centre pixel (integers) -> where they read the sprite, in its [-1,1]
+    coordinates: (offset * 2/size - nudge) / half, broadcast. The offset's float is exact and the nudge is 0
+    in value, so the same offset gives the same bits wherever the sprite is: `masks` and `stamps` agree."""
+    return (offset.to(half.dtype) * (2 / size) - nudge) / half
 
 
 @torch.no_grad()

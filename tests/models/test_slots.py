@@ -105,6 +105,20 @@ def test_drawing_in_8_bits_is_the_float_decoder_rounded(seed):
     assert drawn.dtype == torch.uint8 and torch.equal(drawn, expected)
 
 
+def test_drawing_follows_a_weight_changed_in_place():
+    """`draw` keeps each look's stamp between calls; a weight changed in place (no train() between) must not
+    leave a stale stamp behind."""
+    codec = scene_codec().eval()
+    g = torch.Generator().manual_seed(3)
+    code = codec.code_of(torch.stack([torch.randint(0, level, (64,), generator=g) for level in SCENE_LEVELS], dim=1))
+    with torch.no_grad():
+        codec.decoder.draw(code)
+        for p in codec.decoder.sprite.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.5)
+        codec.decoder.half_size.mul_(1.5)
+        assert torch.equal(codec.decoder.draw(code), to_pixels(codec.decoder(code)))
+
+
 def test_a_shipped_scene_codec_decodes_its_stream_in_8_bits_as_its_float_decoder():
     from vqagan_lib.models.codec import load_codec
 

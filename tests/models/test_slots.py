@@ -128,7 +128,8 @@ def test_a_shipped_scene_codec_decodes_its_stream_in_8_bits_as_its_float_decoder
     assert torch.equal(codec.decompress_pixels(symbols), to_pixels(codec.decompress(symbols)))
 
 
-@pytest.mark.parametrize("name", ["scenes-96bit", "scenes-64bit", "ablation-scenes-no-vqa-96bit", "ablation-scenes-non-relational-24bit"])
+@pytest.mark.parametrize("name", ["scenes-96bit", "scenes-64bit", "ablation-scenes-no-vqa-96bit", "ablation-scenes-non-relational-24bit",
+                                  "ablation-scenes-no-vqa-24bit"])
 def test_every_scene_recipe_runs_a_few_steps_from_its_start(name, tmp_path):
     from vqagan_lib.config import apply_overrides
     from vqagan_lib.runtime import CHECKPOINT_DIR

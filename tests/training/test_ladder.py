@@ -51,11 +51,13 @@ def test_ablations_share_the_code_and_differ_in_one_part():
     assert ladder_config("ablation-continuous-6bit").model.model == "codec"
 
 
-def test_every_ablation_is_measured_beside_a_point_of_ours_on_its_dataset():
+def test_every_ablation_is_measured_beside_a_point_of_ours_or_an_ablation_of_the_same_code():
     for name, point in LADDER.items():
         if point.role == "ablation":
-            assert point.against in LADDER and LADDER[point.against].role == "ours", name
+            assert point.against in LADDER and LADDER[point.against].role in ("ours", "ablation"), name
             assert LADDER[point.against].dataset == point.dataset, name
+            if LADDER[point.against].role == "ablation":  # then a matched pair: one code, one part switched
+                assert ladder_config(point.against).model == ladder_config(name).model, name
         else:
             assert point.against is None, name
 
@@ -69,6 +71,9 @@ def test_scene_ablations_differ_from_their_point_in_one_part():
     non_relational = ladder_config("ablation-scenes-non-relational-24bit")
     assert set(non_relational.data.question_types) == {"shape", "horizontal", "vertical"} and not full.data.question_types
     assert non_relational.vqa == full.vqa and non_relational.model.decoder == full.model.decoder
+    coarse_no_vqa = ladder_config("ablation-scenes-no-vqa-24bit")  # the same coarse code on pixels alone
+    assert coarse_no_vqa.model == non_relational.model and coarse_no_vqa.vqa.weight == 0 < non_relational.vqa.weight
+    assert LADDER["ablation-scenes-no-vqa-24bit"].init == "ablation-scenes-no-vqa-96bit"
 
 
 def test_at_least_five_rate_points_up_to_64_bits():

@@ -355,7 +355,7 @@ def per_type_table(results: list[CodecResult], dataset: str = DEFAULT) -> str:
 
 
 def ablation_table(results: list[CodecResult], dataset: str = DEFAULT) -> str:
-    """Each ablation beside the point of ours it matches: bits and rule-judge accuracy per group of question types."""
+    """Each ablation beside the point it is matched with: bits and rule-judge accuracy per group of question types."""
     by_name = {r.name: r for r in results}
     groups = ["all"] + [g for g in get_dataset(dataset).QUESTION_GROUPS if g != "all"]
     rows = ["| ablation | bits | " + " | ".join(groups) + " | against | bits | " + " | ".join(groups) + " |",
@@ -410,7 +410,7 @@ def results_markdown(table: str, meta: dict, results: list[CodecResult]) -> str:
     ]
     ablations = ablation_table(results, dataset)
     if ablations.count("\n") > 1:
-        lines += ["Each ablation beside the point of ours it matches (stream bits, rule-judge accuracy):", "", ablations, ""]
+        lines += ["Each ablation beside the point it is matched with (stream bits, rule-judge accuracy):", "", ablations, ""]
     gaps = critic_gap_table(results, dataset)
     if gaps.count("\n") > 1:
         lines += ["The critic's claim minus each judge's reading, per question type (points):", "", gaps, ""]

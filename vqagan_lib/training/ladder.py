@@ -14,6 +14,7 @@
                                  └─joint──> ablation-scenes-no-vqa-64bit   (re-binned as scenes-64bit, pixels only)
     scenes-96bit ──joint──> scenes-64bit                         (10 position bins a digit instead of 64, sprites kept)
                  └─joint──> ablation-scenes-non-relational-24bit (2 bins; the VQA term asks only about single objects)
+    ablation-scenes-no-vqa-96bit ──joint──> ablation-scenes-no-vqa-24bit  (re-binned to 2 bins, pixels only)
 
 A point's name says its budget: log2 of the number of codes it can send (its ceiling, the
 `nominal_bits`) is at most that. What it really spends is the entropy of its code under the learnt
@@ -108,7 +109,7 @@ class RatePoint:
     recipe: tuple[str, ...]  # dotted overrides of TrainConfig, exactly as `python -m vqagan_lib train` takes them
     init: str | None = None  # the point this one starts from
     setting: str = ""  # one line for reports
-    against: str | None = None  # an ablation: the point of ours it is measured beside (same data, matched rate)
+    against: str | None = None  # an ablation: the point it is measured beside (same data, matched rate)
 
     @property
     def dataset(self) -> str:
@@ -157,6 +158,10 @@ LADDER = {
     "ablation-scenes-non-relational-24bit": RatePoint(
         "ablation", 21.5, SCENE + SCENE_REBIN + ("--model.answer_levels", SCENE_LEVELS[24]) + NON_RELATIONAL, "scenes-96bit",
         setting="six slots of [3, 2, 2], the VQA term on the non-relational questions only", against="scenes-64bit"),
+    "ablation-scenes-no-vqa-24bit": RatePoint(
+        "ablation", 21.5, SCENE + SCENE_REBIN + ("--model.answer_levels", SCENE_LEVELS[24]) + NO_VQA, "ablation-scenes-no-vqa-96bit",
+        setting="the 24-bit recipe without the VQA term, from the 96-bit one without it",
+        against="ablation-scenes-non-relational-24bit"),
     "base-48bit": RatePoint("base", 48, CONTINUOUS_BASE, setting="continuous codec (MSE only), the shared start"),
     "ablation-continuous-6bit": RatePoint("ablation", 6, CONTINUOUS_6, "base-48bit",
                                           setting="notebook 02's continuous codec, full recipe, target 6", against="vqagan-5bit"),

@@ -1,4 +1,5 @@
 import math
+import shutil
 import time
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vqagan_lib.coding import arithmetic
 from vqagan_lib.coding.arithmetic import PRECISION, decode, encode
 from vqagan_lib.errors import VQAGanError
 
@@ -84,3 +86,77 @@ def test_shared_tables_code_exactly_as_one_table_per_symbol(n, seed):
     assert np.array_equal(decode(data, tables, rows=rows), symbols)
     with pytest.raises(VQAGanError):
         encode(symbols, tables, rows=rows[:-1])  # one table per symbol, or the call is refused
+
+
+def python_decode(data, freqs, precision=PRECISION, rows=None):
+    """The exact decoder on Python integers alone, with the C decoder switched off."""
+    saved, arithmetic._fast_decode = arithmetic._fast_decode, None
+    try:
+        return decode(data, freqs, precision=precision, rows=rows)
+    finally:
+        arithmetic._fast_decode = saved
+
+
+def outcome(fn, *args, **kwargs):
+    try:
+        return "decoded", fn(*args, **kwargs).tolist()
+    except VQAGanError as e:
+        return "refused", str(e)
+
+
+def test_the_c_decoder_is_built_where_a_c_compiler_is():
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here: the Python decoder runs alone")
+    assert arithmetic._fast_decode is not None, "setup.py builds vqagan_lib/coding/_fast_decode.c: reinstall (make install)"
+
+
+@pytest.mark.skipif(arithmetic._fast_decode is None, reason="the C decoder is not built here")
+def test_c_decoder_decodes_and_refuses_exactly_as_the_python_one():
+    """Random runs at every precision it takes, with zero-frequency symbols, runs of first symbols (whose
+    encoding is their interval's low end) and altered payloads: the same symbols or the same refusal."""
+    rng = np.random.default_rng(7)
+    proven = runs = 0
+    for _ in range(400):
+        precision = int(rng.integers(1, 25))
+        total, n, k = 1 << precision, int(rng.integers(1, 300)), int(rng.integers(1, 33))
+        p = rng.dirichlet(np.ones(k) * rng.choice([0.05, 0.5, 5.0]), size=n)
+        freqs = np.floor(p * total).astype(np.int64)
+        freqs[np.arange(n), freqs.argmax(1)] += total - freqs.sum(1)
+        symbols = (rng.random((n, 1)) * total >= np.cumsum(freqs, axis=1)).sum(axis=1)
+        if rng.random() < 0.2:
+            symbols[:] = 0
+        symbols = np.where(freqs[np.arange(n), np.minimum(symbols, k - 1)] > 0, np.minimum(symbols, k - 1), freqs.argmax(1))
+        data = encode(symbols, freqs, precision=precision)
+        fast = arithmetic._decode_fast(data, freqs, None, n, precision, 8 * len(data) - precision * n)
+        runs, proven = runs + 1, proven + (fast is not None)
+        assert fast is None or np.array_equal(fast, symbols)
+        flipped = bytes([data[0] ^ 1 << int(rng.integers(8))]) + data[1:] if data else b"\x01"
+        noise = bytes(rng.integers(0, 256, max(len(data), 1), dtype=np.uint8))
+        for payload in (data, data + b"\x00", data + b"\x80", data[:-1], flipped, noise):
+            assert outcome(decode, payload, freqs, precision=precision) == \
+                outcome(python_decode, payload, freqs, precision=precision)
+    assert proven >= 0.95 * runs  # the C decoder proves its answer almost always; else it would buy nothing
+
+
+@pytest.mark.skipif(arithmetic._fast_decode is None, reason="the C decoder is not built here")
+def test_c_decoder_proves_a_whole_chunk_of_scene_symbols():
+    rng = np.random.default_rng(3)
+    tables = random_tables(rng, 18, 10)  # a scene codec's coded dims, 4096 symbols: one .vqg chunk
+    rows = np.arange(4096) % len(tables)
+    symbols = sample(rng, tables[rows])
+    data = encode(symbols, tables, rows=rows)
+    fast = arithmetic._decode_fast(data, tables, rows, len(rows), PRECISION, 8 * len(data) - PRECISION * len(rows))
+    assert fast is not None and np.array_equal(fast, symbols)
+
+
+def test_codes_whose_last_byte_runs_past_the_last_symbol():
+    """precision * n not a multiple of 8: the shortest code may still need a last byte of which only some bits count."""
+    rng = np.random.default_rng(5)
+    for precision, n in ((3, 5), (5, 3), (7, 9), (1, 3)):
+        total = 1 << precision
+        freqs = np.full((n, 2), total // 2)
+        for _ in range(20):
+            symbols = rng.integers(0, 2, n)
+            data = encode(symbols, freqs, precision=precision)
+            assert np.array_equal(decode(data, freqs, precision=precision), symbols)
+            assert np.array_equal(python_decode(data, freqs, precision=precision), symbols)

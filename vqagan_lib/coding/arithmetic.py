@@ -28,6 +28,12 @@ LEAF*precision bits, from tables held as Python lists: a numpy scalar costs more
 A .vqg stream repeats each coded dim's table once per image, so the coder takes the few distinct tables
 and which one each symbol uses (`rows`). The benchmark's speed section measures what this costs.
 
+Decoding has a second implementation, in C (`_fast_decode.c`, built by setup.py where a C compiler is
+found): the same decoder on fixed-point numbers a little wider than the payload, with error bounds that
+prove each symbol and the payload's canonical form, so it returns exactly what the code here returns. Where
+a proof fails (rare) or the extension is not built, the integers here decode, so the C file changes how
+fast a stream decodes, never what it decodes to or which payloads are refused (tests/coding/test_arithmetic.py).
+
 Introduced in notebooks/02_codec.ipynb.
 """
 import bisect
@@ -35,6 +41,11 @@ import bisect
 import numpy as np
 
 from vqagan_lib.errors import VQAGanError
+
+try:  # the same decoder in C, built with the package where a C compiler is found (setup.py)
+    from vqagan_lib.coding import _fast_decode
+except ImportError:
+    _fast_decode = None
 
 PRECISION = 16  # log2 of every table's total; 16 bits resolves probabilities down to 1.5e-5
 LEAF = 64  # runs this short are coded one symbol at a time; longer ones are split in halves
@@ -95,7 +106,8 @@ def _shortest(low: int, width: int, total_bits: int) -> bytes:
         value, zeros = (high >> top) << top, top
     n_bits = total_bits - zeros  # significant bits of the code, 0 when value == 0
     n_bytes = (n_bits + 7) // 8
-    return (value >> (total_bits - 8 * n_bytes)).to_bytes(n_bytes, "big") if n_bytes else b""
+    shift = total_bits - 8 * n_bytes  # negative when the code's last byte runs past the last symbol's bits
+    return (value >> shift if shift >= 0 else value << -shift).to_bytes(n_bytes, "big") if n_bytes else b""
 
 
 def encode(symbols, freqs, precision: int = PRECISION, rows=None) -> bytes:
@@ -159,9 +171,12 @@ def decode(data: bytes, freqs, precision: int = PRECISION, rows=None) -> np.ndar
         raise VQAGanError("arithmetic coder: payload longer than any encoding of this many symbols")
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    extra = 8 * len(data) - total_bits
+    fast = _decode_fast(data, freqs, rows, n, precision, extra)
+    if fast is not None:
+        return fast
     tables = _Tables(freqs, rows, n, precision)
     value = int.from_bytes(data, "big")
-    extra = 8 * len(data) - total_bits
     if extra > 0:
         if value & ((1 << extra) - 1):
             raise VQAGanError("arithmetic coder: payload has bits beyond the last symbol")
@@ -174,3 +189,24 @@ def decode(data: bytes, freqs, precision: int = PRECISION, rows=None) -> np.ndar
     if _shortest(low, width, total_bits) != data:
         raise VQAGanError("arithmetic coder: payload is not the canonical encoding of its symbols")
     return np.array(symbols, dtype=np.int64)
+
+
+def _decode_fast(data: bytes, freqs, rows, n: int, precision: int, extra: int) -> np.ndarray | None:
+    """The symbols by the C decoder (`_fast_decode.c`), or None where it is not built or cannot prove its
+    answer; then `decode` decodes on Python integers, to the same symbols or the same error."""
+    if _fast_decode is None or not 1 <= precision <= 24:
+        return None
+    freqs = np.ascontiguousarray(freqs, dtype=np.int64)
+    if rows is None:
+        freqs, rows = freqs.reshape(n, -1), np.arange(n)
+    rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
+    if freqs.ndim != 2 or len(rows) != n or not np.all(freqs.sum(axis=1) == 1 << precision) \
+            or (extra > 0 and int.from_bytes(data, "big") & ((1 << extra) - 1)):
+        return None  # the exact decoder names what is wrong
+    starts = np.ascontiguousarray(np.cumsum(freqs, axis=1) - freqs)
+    out = np.empty(n, dtype=np.int64)
+    try:
+        proven = _fast_decode.decode(data, starts, freqs, rows, out, freqs.shape[1], precision)
+    except ValueError:  # rows naming no table
+        return None
+    return out if proven else None

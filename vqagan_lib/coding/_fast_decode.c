@@ -11,7 +11,8 @@ units and the held d above it by at most k(k+3)/2 (both bounds are carried along
 
     s with  start[s] <= floor(d * 2^p / w) < start[s] + freq[s],
 
-read from the top 64 bits of w and the matching bits of d. The error bounds put that quotient within
+read from the top 64 bits of w and the matching bits of d (in practice from a window of the top limbs, with the
+full numbers updated once per block of symbols: see decode_run). The error bounds put that quotient within
 2^-45 of the exact one, so whenever its fractional part is further than 2^(p-56) from a whole number, the
 floor is exact and so is the symbol. The end of the run is checked the same way: the payload is the
 canonical (shortest) encoding of the symbols exactly when no number with more trailing zeros than the
@@ -65,10 +66,86 @@ static int scaled_at_least(const uint64_t *d, const uint64_t *w, int top, uint64
     return !borrow && !carry && !(prev_d >> (64 - p));
 }
 
-/* Decode one run; 1 = decoded and proven canonical, 0 = no proof (the caller decodes exactly). */
+/* Top limb of w (at most `top`), and the symbol decision on the number pair (d, w):
+   1 = proven, q set; 0 = q too near a whole number to prove; -1 = w too narrow for `err` (or d above w).
+   `err` bounds how far the held d and w may lie from the exact ones, in their last place, either way. */
+static int settle_top(const uint64_t *w, int top) {
+    while (top > 0 && !w[top]) top--;
+    return top;
+}
+
+static int decide(const uint64_t *d, const uint64_t *w, int top, int n, u128 err, int p, uint64_t *q_out,
+                  uint64_t *rem_out, uint64_t *w_top_out) {
+    long msb = 64L * top + bit_length64(w[top]) - 1;
+    long shift = msb - 63;
+    /* the top 64 bits of w and the matching bits of d, off by at most 2^shift + err <= 2^(shift+1) each */
+    if (shift < 0 || (shift < 128 && err > ((u128)1 << shift))) return -1;
+    uint64_t w_top = (uint64_t)bits_at(w, n, shift);  /* in [2^63, 2^64) */
+    u128 d_top = bits_at(d, n, shift);
+    if (d_top >> 64) return -1;  /* d above w: only a payload outside every interval, or rounding at the edge */
+    u128 num = d_top << p;
+    uint64_t q = (uint64_t)(num / w_top), rem = (uint64_t)(num % w_top);
+    uint64_t tol = w_top >> (56 - p);  /* the quotient is within 2^(p-61) of the exact one; this is 16x that */
+    *q_out = q, *rem_out = rem, *w_top_out = w_top;
+    if (q >> p) return -1;
+    /* Near a whole number the floor is not proven, except at zero: no quotient lies below it. */
+    return !((rem < tol && q) || rem > w_top - tol);
+}
+
+/* d -= floor(C w / 2^S) and w = floor(F w / 2^S) in place (1 <= S <= 64; limbs 0..top+2, all above are zero).
+   Returns whether d went below zero; *rounded tells, for each product, whether bits below 2^S were dropped. */
+static int update(uint64_t *d, uint64_t *w, int top, int n, uint64_t C, uint64_t F, int S, int *rounded_c,
+                  int *rounded_f) {
+    u128 carry_c = 0, carry_f = 0;
+    uint64_t prev_c = 0, prev_f = 0, borrow = 0;
+    uint64_t below = S == 64 ? ~(uint64_t)0 : ((uint64_t)1 << S) - 1;
+    int last = top + 2 < n ? top + 2 : n - 1;
+    for (int j = 0; j <= last + 1; j++) {
+        uint64_t wj = j <= last ? w[j] : 0;
+        u128 a = (u128)wj * C + carry_c, b = (u128)wj * F + carry_f;
+        uint64_t low_c = (uint64_t)a, low_f = (uint64_t)b;
+        carry_c = a >> 64, carry_f = b >> 64;
+        if (j == 0) {
+            *rounded_c = (low_c & below) != 0, *rounded_f = (low_f & below) != 0;
+        } else {
+            uint64_t sub = S == 64 ? low_c : (prev_c >> S) | (low_c << (64 - S));
+            uint64_t dj = d[j - 1];
+            d[j - 1] = dj - sub - borrow;
+            borrow = (dj < sub) || (dj - sub < borrow);
+            w[j - 1] = S == 64 ? low_f : (prev_f >> S) | (low_f << (64 - S));
+        }
+        prev_c = low_c, prev_f = low_f;
+    }
+    for (int j = last + 1; j < n && borrow; j++) {  /* only a d already below zero borrows this far */
+        uint64_t dj = d[j];
+        d[j] = dj - 1;
+        borrow = dj == 0;
+    }
+    return (int)borrow;
+}
+
+/* The symbol whose slice of the table holds q: the first with start + freq > q. */
+static Py_ssize_t symbol_at(const int64_t *start, const int64_t *freq, Py_ssize_t size, uint64_t q) {
+    Py_ssize_t lo = 0, hi = size - 1;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if ((uint64_t)(start[mid] + freq[mid]) > q) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+
+enum { WINDOW = 6 };  /* limbs of the window: w's top limb, 3 below it, 1 above for d, 1 spare */
+
+/* Decode one run; 1 = decoded and proven canonical, 0 = no proof (the caller decodes exactly), -1 = no memory.
+
+   A full-width update per symbol would cost a pass over every limb. Instead symbols are decided in blocks: a
+   window of the top limbs of d and w (bits from 64 lo up) follows each symbol on its own, and the block's
+   symbols, composed into one map d -= floor(C w / 2^S), w = floor(F w / 2^S) with C, F < 2^64, are applied to
+   the full numbers once, when S would pass 64 bits. The window is rounded, so its decisions carry their own
+   error bound (window units, either way); any decision it cannot prove is made again on the full numbers,
+   after the block so far is applied there, where an exact comparison settles ties while nothing is rounded. */
 static int decode_run(const uint8_t *data, Py_ssize_t length, const int64_t *starts, const int64_t *freqs,
-                      Py_ssize_t size, const int64_t *rows, Py_ssize_t n, int p,
-                      int64_t *out, long fraction_bits) {
+                      Py_ssize_t size, const int64_t *rows, Py_ssize_t n, int p, int64_t *out, long fraction_bits) {
     int limbs = (int)(fraction_bits / 64) + 3;  /* w starts at 1.0 = 2^F: one limb above F, two of slack */
     uint64_t *d = calloc((size_t)limbs * 2, sizeof(uint64_t));
     if (!d) return -1;
@@ -81,66 +158,78 @@ static int decode_run(const uint8_t *data, Py_ssize_t length, const int64_t *sta
     }
     w[F / 64] = (uint64_t)1 << (F % 64);
     int top = (int)(F / 64);  /* highest limb of w that may be non-zero */
-    uint64_t err_w = 0;  /* held w <= exact w <= held w + err_w */
-    u128 err_d = 0;      /* held d - err_d <= exact d <= held d */
-    int ok = 1;
+    u128 err_w = 0;  /* held w <= exact w <= held w + err_w */
+    u128 err_d = 0;  /* held d - err_d <= exact d <= held d */
+    int ok = 1, rc, rf;
+    /* the open block: window limbs (full limb lo + j), its error bounds, its composed map */
+    uint64_t wd[WINDOW], ww[WINDOW], nd[WINDOW], nw[WINDOW];
+    int open = 0, lo = 0, wtop = 0, S = 0;
+    u128 win_err_d = 0, win_err_w = 0, C = 0, Fm = 1;
+#define FLUSH()                                                                                   \
+    do {                                                                                          \
+        if (open && S) {                                                                          \
+            if (update(d, w, top, limbs, (uint64_t)C, (uint64_t)Fm, S, &rc, &rf)) { ok = 0; break; } \
+            err_d += err_w + (rc ? 1 : 0);                                                        \
+            err_w += rf ? 1 : 0;                                                                  \
+            top = settle_top(w, top);                                                             \
+        }                                                                                         \
+        open = 0;                                                                                 \
+    } while (0)
     for (Py_ssize_t i = 0; i < n && ok; i++) {
         const int64_t *start = starts + rows[i] * size, *freq = freqs + rows[i] * size;
-        while (top > 0 && !w[top]) top--;
-        long msb = 64L * top + bit_length64(w[top]) - 1;
-        long shift = msb - 63;
-        if (shift < 64 || (u128)1 << 64 <= err_d) { ok = 0; break; }  /* too narrow for the error bounds */
-        uint64_t w_top = (uint64_t)bits_at(w, limbs, shift);  /* in [2^63, 2^64) */
-        u128 d_top = bits_at(d, limbs, shift);
-        if (d_top >> 64) { ok = 0; break; }  /* d above w: only a payload outside every interval */
-        u128 num = d_top << p;
-        uint64_t q = (uint64_t)(num / w_top), rem = (uint64_t)(num % w_top);
-        uint64_t tol = w_top >> (56 - p);
-        /* Near a whole number the floor is not proven, except at zero (no quotient lies below it) or while the
-           held d and w are still exact (then an exact comparison settles it). */
-        if ((rem < tol && q) || rem > w_top - tol) {
-            if (err_d || err_w) { ok = 0; break; }
+        uint64_t q, rem, w_top;
+        if (open && S + p > 64) FLUSH();
+        if (!ok) break;
+        if (!open) {  /* a fresh window on the full numbers: w's top limb, three below it, one above */
+            top = settle_top(w, top);
+            lo = top > 3 ? top - 3 : 0;
+            for (int j = 0; j < WINDOW; j++) {
+                wd[j] = lo + j < limbs ? d[lo + j] : 0;
+                ww[j] = lo + j < limbs ? w[lo + j] : 0;
+            }
+            wtop = top - lo;
+            /* the held numbers' own errors in window units, plus one for the bits below the window */
+            win_err_d = lo ? (lo == 1 ? (err_d >> 64) + 2 : 2) : err_d;
+            win_err_w = lo ? (lo == 1 ? (err_w >> 64) + 2 : 2) : err_w;
+            open = 1, S = 0, C = 0, Fm = 1;
+        }
+        int proven = decide(wd, ww, wtop, WINDOW, win_err_d > win_err_w ? win_err_d : win_err_w, p, &q, &rem, &w_top);
+        if (proven == 1) {
+            Py_ssize_t s = symbol_at(start, freq, size, q);
+            uint64_t c = (uint64_t)start[s], f = (uint64_t)freq[s];
+            u128 next_F = Fm * f;
+            memcpy(nd, wd, sizeof wd), memcpy(nw, ww, sizeof ww);
+            if (!(next_F >> 64) && !update(nd, nw, wtop, WINDOW, c, f, p, &rc, &rf)) {
+                out[i] = s;
+                memcpy(wd, nd, sizeof wd), memcpy(ww, nw, sizeof ww);
+                wtop = settle_top(ww, wtop);
+                win_err_d += win_err_w + 1;
+                win_err_w += 1;
+                C = (C << p) + Fm * c, Fm = next_F, S += p;
+                continue;
+            }
+        }
+        /* Not proven in the window (or it would overflow the block): the full numbers decide this symbol. */
+        FLUSH();
+        if (!ok) break;
+        top = settle_top(w, top);
+        proven = decide(d, w, top, limbs, err_d > err_w ? err_d : err_w, p, &q, &rem, &w_top);
+        if (proven == 0 && !err_d && !err_w) {  /* nothing rounded yet: an exact comparison settles it */
+            uint64_t tol = w_top >> (56 - p);
             uint64_t up = rem < tol ? q : q + 1;
             q = scaled_at_least(d, w, top, up, p) ? up : up - 1;
+            proven = !(q >> p);
         }
-        if (q >> p) { ok = 0; break; }
-        Py_ssize_t lo = 0, hi = size - 1;  /* the symbol whose slice holds q: the first with start + freq > q */
-        while (lo < hi) {
-            Py_ssize_t mid = (lo + hi) / 2;
-            if ((uint64_t)(start[mid] + freq[mid]) > q) hi = mid; else lo = mid + 1;
-        }
-        uint64_t c = (uint64_t)start[lo], f = (uint64_t)freq[lo];
-        out[i] = lo;
-        /* d -= floor(c w / 2^p); w = floor(f w / 2^p), limb by limb, low to high (w is rewritten in place). */
-        uint64_t w0 = w[0];
-        u128 carry_c = 0, carry_f = 0;
-        uint64_t prev_c = 0, prev_f = 0, borrow = 0;
-        for (int j = 0; j <= top + 2; j++) {
-            uint64_t wj = j < limbs ? w[j] : 0;
-            u128 a = (u128)wj * c + carry_c, b = (u128)wj * f + carry_f;
-            uint64_t low_c = (uint64_t)a, low_f = (uint64_t)b;
-            carry_c = a >> 64, carry_f = b >> 64;
-            if (j > 0) {
-                uint64_t sub = (prev_c >> p) | (low_c << (64 - p));
-                uint64_t dj = d[j - 1];
-                uint64_t t = dj - sub - borrow;
-                borrow = (dj < sub) || (dj - sub < borrow);
-                d[j - 1] = t;
-                w[j - 1] = (prev_f >> p) | (low_f << (64 - p));
-            }
-            prev_c = low_c, prev_f = low_f;
-        }
-        for (int j = top + 2; j < limbs && borrow; j++) {  /* only a d already below zero borrows this far */
-            uint64_t dj = d[j];
-            d[j] = dj - 1;
-            borrow = dj == 0;
-        }
-        if (borrow) { ok = 0; break; }
-        /* A floor rounds only where the product has bits below 2^p; with an exact w, c w and f w are exact. */
-        uint64_t below = ((uint64_t)1 << p) - 1;
-        err_d += (u128)err_w + ((w0 * c) & below ? 1 : 0);
-        err_w += (w0 * f) & below ? 1 : 0;
+        if (proven != 1) { ok = 0; break; }
+        Py_ssize_t s = symbol_at(start, freq, size, q);
+        out[i] = s;
+        if (update(d, w, top, limbs, (uint64_t)start[s], (uint64_t)freq[s], p, &rc, &rf)) { ok = 0; break; }
+        err_d += err_w + (rc ? 1 : 0);
+        err_w += rf ? 1 : 0;
+        top = settle_top(w, top);
     }
+    if (ok) FLUSH();
+#undef FLUSH
     if (ok) {
         /* Canonical: v is the number of the final interval with the most trailing zeros. With u = 2^(trailing
            zeros of v), no multiple of 2u lies in [v - d, v - d + w): exact d < u and exact w - exact d <= u. */

@@ -14,7 +14,7 @@ install: $(STAMP)
 
 # torch first and pinned: on the reference machines these two wheels are on local
 # disk, and an unpinned torch would pull a multi-GB download elsewhere.
-$(STAMP): pyproject.toml vqagan_lib/coding/_fast_decode.c  # the C decoder is built by the install
+$(STAMP): pyproject.toml vqagan_lib/coding/_fast_decode.c vqagan_lib/models/_paint.c  # the install builds the C parts
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1" || \

@@ -95,3 +95,18 @@ def _two_test_images() -> list[str]:
     import easy_vqa
 
     return [path for _, path in sorted(easy_vqa.get_test_image_paths().items())[:2]]
+
+
+def test_the_c_parts_are_built_where_a_c_compiler_is():
+    """The install builds them (pyproject.toml's ext-modules, optional): missing here, every decode would quietly
+    run the slower Python and torch paths."""
+    import shutil
+
+    from vqagan_lib.coding import arithmetic
+    from vqagan_lib.models import layered_decoder, slots
+
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here: Python and torch do the work alone")
+    assert arithmetic._fast_decode is not None, "vqagan_lib/coding/_fast_decode.c is not built: reinstall (make install)"
+    assert layered_decoder._paint is not None and slots._paint is not None, \
+        "vqagan_lib/models/_paint.c is not built: reinstall (make install)"

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vqagan_lib.coding.images import to_pixels
+from vqagan_lib.models import layered_decoder
 from vqagan_lib.models.layered_decoder import LayeredDecoder
 
 S, ANSWER_DIM = 64, 3
@@ -57,6 +58,18 @@ def test_draw_is_the_whole_canvas_drawing_for_random_decoders(seed, geometry_dim
     code = random_codes(300, geometry_dim, seed)
     assert torch.equal(decoder.draw(code), whole_canvas_draw(decoder, code))
     assert torch.equal(decoder.draw(code[:1]), whole_canvas_draw(decoder, code[:1]))
+
+
+@pytest.mark.skipif(layered_decoder._paint is None, reason="the C painter is not built here")
+def test_draw_paints_the_same_bytes_in_c_and_in_torch(monkeypatch):
+    decoder = spread_decoder(5, 4)
+    code = random_codes(300, 4, 5)
+    in_c = decoder.draw(code)
+    into = torch.zeros((400, S, S, 3), dtype=torch.uint8)
+    decoder.draw(code, out=into[50:350])
+    monkeypatch.setattr(layered_decoder, "_paint", None)
+    assert torch.equal(in_c, decoder.draw(code)) and torch.equal(in_c, whole_canvas_draw(decoder, code))
+    assert torch.equal(into[50:350], in_c) and not into[:50].any() and not into[350:].any()
 
 
 def test_draw_matches_forward_with_the_untouched_starting_weights():

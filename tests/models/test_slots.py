@@ -7,6 +7,7 @@ from vqagan_lib.coding.bitstream import pack, parse, unpack_symbols
 from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.data import sort_of_clevr
 from vqagan_lib.errors import VQAGanError
+from vqagan_lib.models import slots
 from vqagan_lib.models.codec import CodecConfig, build_model
 from vqagan_lib.data.colour_objects import find_by_colour
 from vqagan_lib.training.batches import DataConfig
@@ -103,6 +104,27 @@ def test_drawing_in_8_bits_is_the_float_decoder_rounded(seed):
         expected = to_pixels(codec.decoder(code))
         drawn = codec.decoder.draw(code)
     assert drawn.dtype == torch.uint8 and torch.equal(drawn, expected)
+
+
+@pytest.mark.skipif(slots._paint is None, reason="the C painter is not built here")
+def test_drawing_paints_the_same_bytes_in_c_and_in_torch(monkeypatch):
+    """Overlapping slots and slots off the canvas, into a fresh canvas and into rows of a larger one."""
+    codec = scene_codec().eval()
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        codec.decoder.half_size.copy_(torch.rand(6, 2, generator=g) * 0.3 + 0.05)
+    code = codec.code_of(torch.stack([torch.randint(0, level, (300,), generator=g) for level in SCENE_LEVELS], dim=1))
+    code.view(300, 6, 3)[:30, :, 1:] *= 1.6
+    code.view(300, 6, 3)[30:60, 1, 1:] = code.view(300, 6, 3)[30:60, 0, 1:]
+    with torch.no_grad():
+        in_c = codec.decoder.draw(code)
+        into = torch.zeros((400, 64, 64, 3), dtype=torch.uint8)
+        codec.decoder.draw(code, out=into[50:350])
+        monkeypatch.setattr(slots, "_paint", None)
+        in_torch = codec.decoder.draw(code)
+        expected = to_pixels(codec.decoder(code))
+    assert torch.equal(in_c, in_torch) and torch.equal(in_c, expected)
+    assert torch.equal(into[50:350], in_c) and not into[:50].any() and not into[350:].any()
 
 
 def test_drawing_follows_a_weight_changed_in_place():

@@ -8,6 +8,11 @@ from torch import nn
 from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.models.networks import group_norm
 
+try:  # draw()'s painting in C, built with the package where a C compiler is found (pyproject.toml)
+    from vqagan_lib.models import _paint
+except ImportError:
+    _paint = None
+
 
 class LayeredDecoder(nn.Module):
     """Code (B, D_a + D_g) -> image (B,3,S,S): one learnt sprite, placed by a box, over a flat background.
@@ -161,6 +166,9 @@ class LayeredDecoder(nn.Module):
         canvas = torch.empty((n, s, s, 3), dtype=torch.uint8, device=code.device) if out is None else out
         canvas.view(n, s, s * 3).copy_(row.expand(n, s, s * 3))
         lit = self.lit_pixels(mask, which, box)
+        if _paint is not None and canvas.device.type == "cpu" and canvas.is_contiguous() and lit.dtype == torch.int32:
+            _paint.paint_pixels(canvas.numpy(), lit.numpy(), to_pixels(colour)[which].contiguous().numpy(), s)
+            return canvas
         fill = to_pixels(colour)[which].index_select(0, lit // (s * s))  # each lit pixel's image's colour
         canvas.view(n * s * s, 3).index_put_((lit,), fill)
         return canvas

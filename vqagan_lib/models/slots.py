@@ -26,6 +26,11 @@ from vqagan_lib.data.pixels import palette_of
 from vqagan_lib.data.colour_objects import GLIMPSE, find_by_colour
 from vqagan_lib.models.fsq import FSQ, level_shift
 
+try:  # draw()'s painting in C, built with the package where a C compiler is found (pyproject.toml)
+    from vqagan_lib.models import _paint
+except ImportError:
+    _paint = None
+
 SPRITE = 16  # a slot's sprite resolution: the scenes' objects are 9 pixels wide
 OFF_CANVAS = 1 << 24  # a stamp's padding: an offset that moves any pixel off any canvas
 EDGE = 1e-4  # how near the grid's ends a position may come: atanh is finite there, and no bin is lost
@@ -189,15 +194,20 @@ class SlotDecoder(nn.Module):
             looks, which = torch.unique(looks, dim=0, return_inverse=True)
         which = which.view(b, k)
         rows, cols = self.stamps(looks)  # (K,U,M) each
-        # int32 offsets and indices halve the bytes each pass over the (B, M) stamps reads and writes
-        index_dtype = torch.int32 if b * s * s < 2**31 - 1 else torch.long
-        rows, cols = rows.to(index_dtype), cols.to(index_dtype)
-        pixel = self.places(slots)[0].to(index_dtype)  # (B,K,2)
         palette = to_pixels(torch.cat([torch.sigmoid(self.background)[None], torch.sigmoid(self.colours)]))  # (K+1,3)
         canvas = torch.empty((b, s, s, 3), dtype=torch.uint8, device=code.device) if out is None else out
         # One row of background pixels, then that row down every image: broadcasting a 3-byte pixel straight
         # to the canvas copies 3 bytes at a time, a row copies whole rows.
         canvas.view(b * s, s * 3).copy_(palette[0].repeat(s)[None].expand(b * s, s * 3))
+        if _paint is not None and canvas.device.type == "cpu" and canvas.is_contiguous():
+            _paint.paint_stamps(canvas.numpy(), rows.contiguous().numpy(), cols.contiguous().numpy(),
+                                which.contiguous().numpy(), self.places(slots)[0].contiguous().numpy(),
+                                palette.contiguous().numpy(), k, len(looks), rows.shape[2], s)
+            return canvas
+        # int32 offsets and indices halve the bytes each pass over the (B, M) stamps reads and writes
+        index_dtype = torch.int32 if b * s * s < 2**31 - 1 else torch.long
+        rows, cols = rows.to(index_dtype), cols.to(index_dtype)
+        pixel = self.places(slots)[0].to(index_dtype)  # (B,K,2)
         flat = canvas.view(b * s * s, 3)
         first = torch.arange(b, device=code.device, dtype=index_dtype)[:, None] * (s * s)  # (B,1): each image's first pixel
         for slot in range(k):  # painted in slot order: where two overlap, the later one shows

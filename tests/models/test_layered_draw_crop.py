@@ -72,6 +72,17 @@ def test_draw_paints_the_same_bytes_in_c_and_in_torch(monkeypatch):
     assert torch.equal(into[50:350], in_c) and not into[:50].any() and not into[350:].any()
 
 
+@pytest.mark.skipif(layered_decoder._paint is None, reason="the C painter is not built here")
+@pytest.mark.parametrize("margin", [0.0, 0.6])
+def test_the_c_sampler_and_grid_sample_settle_the_same_pixels(monkeypatch, margin):
+    """Margin 0: every pixel is decided by the C sampler's doubles; 0.6: every reachable one is left to grid_sample."""
+    monkeypatch.setattr(layered_decoder, "UNSURE_MARGIN", margin)
+    for seed in range(3):
+        decoder = spread_decoder(seed, 4)
+        code = random_codes(300, 4, seed)
+        assert torch.equal(decoder.draw(code), whole_canvas_draw(decoder, code))
+
+
 def test_draw_matches_forward_with_the_untouched_starting_weights():
     torch.manual_seed(3)
     decoder = LayeredDecoder(S, 16, ANSWER_DIM, 4).eval()
@@ -137,7 +148,9 @@ def test_the_window_grouping_does_not_change_the_drawing(group):
 def test_each_window_samples_at_the_very_grid_values_of_the_whole_canvas(monkeypatch):
     """The exactness does not rest on luck: a sample lands within a last bit of 0.5 too rarely for random
     drawings to show a grid value computed another way, so the grids themselves are compared, bit for bit,
-    with `placement`'s, and each window with the columns and rows its sprite reaches."""
+    with `placement`'s, and each window with the columns and rows its sprite reaches (the torch windows: the
+    C sampler leaves every pixel it cannot prove to grid_sample, test_the_c_sampler_and_grid_sample_...)."""
+    monkeypatch.setattr(layered_decoder, "_paint", None)
     decoder = spread_decoder(6, 4)
     decoder.WINDOW_GROUP = 16
     code = random_codes(120, 4, 6)
@@ -149,7 +162,7 @@ def test_each_window_samples_at_the_very_grid_values_of_the_whole_canvas(monkeyp
 
     monkeypatch.setattr(torch.nn.functional, "grid_sample", recording_sample)
     decoder.draw(code)
-    monkeypatch.undo()
+    monkeypatch.setattr(torch.nn.functional, "grid_sample", sample)
     _, _, box, _, _ = sprites_and_boxes(decoder, code)
     whole = decoder.placement(box)
     column_x, row_y = whole[:, 0, :, 0], whole[:, :, 0, 1]  # (B, S) each

@@ -2,6 +2,7 @@
 
 Introduced in notebooks/05_combined_training.ipynb.
 """
+import numpy as np
 import torch
 from torch import nn
 
@@ -152,7 +153,8 @@ class LayeredDecoder(nn.Module):
         The same picture as `forward` in eval mode, rounded to 8 bits (tested equal), made cheaper: the
         sprite and its colour depend on the answer code alone, so they are made once per answer code and
         kept (`appearances`); the sprite is sampled only where it can reach (`lit_pixels`); every pixel is
-        then either the background's colour or the sprite's, written in 8 bits instead of blended in floats.
+        then either the background's colour or the sprite's, written in 8 bits instead of blended in floats (in C
+        where the install built `_paint.c`).
         """
         if self.training:
             raise RuntimeError("draw() decodes; call eval() first")
@@ -179,7 +181,34 @@ class LayeredDecoder(nn.Module):
 
     def lit_pixels(self, mask: torch.Tensor, which: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
         """Where `placed_mask(mask[which], box) > 0.5`, as indices into the batch's pixels flattened (B*S*S)."""
-        return lit_pixels(mask, which, box, self.image_size, self.WINDOW_GROUP)
+        native = lit_pixels_in_c(mask, which, box, self.image_size)
+        return native if native is not None else lit_pixels(mask, which, box, self.image_size, self.WINDOW_GROUP)
+
+
+# How near 0.5 a sample computed in C must lie for grid_sample to settle it: far above the about 1e-6 by which
+# doubles and grid_sample's float32 sums of the same inputs can differ, and rare (a few pixels a batch).
+UNSURE_MARGIN = 1e-4
+
+
+def lit_pixels_in_c(mask: torch.Tensor, which: torch.Tensor, box: torch.Tensor, size: int) -> torch.Tensor | None:
+    """`lit_pixels` by the C sampler of `_paint.c`, the pixels it cannot decide settled by grid_sample itself:
+    int32 indices (in another order: a set, which is all drawing needs), or None where it does not apply."""
+    n, s = len(box), size
+    if (_paint is None or mask.device.type != "cpu" or mask.dtype != torch.float32 or box.dtype != torch.float32
+            or n * s * s > torch.iinfo(torch.int32).max):
+        return None
+    gx, gy = sprite_coordinates(box, size)
+    lit, unsure = np.empty(n * s * s, dtype=np.int32), np.empty(n * s * s, dtype=np.int32)
+    n_lit, n_unsure = _paint.lit_pixels(mask[:, 0].contiguous().numpy(), mask.shape[-1], which.contiguous().numpy(),
+                                        gx.contiguous().numpy(), gy.contiguous().numpy(), s, UNSURE_MARGIN, lit, unsure)
+    found = torch.from_numpy(lit[:n_lit])
+    if n_unsure:
+        pixel = torch.from_numpy(unsure[:n_unsure]).long()
+        image, row, col = pixel // (s * s), pixel // s % s, pixel % s
+        grid = torch.stack([gx[image, col], gy[image, row]], dim=1)[:, None, None, :]  # (U,1,1,2)
+        value = nn.functional.grid_sample(mask[which[image]], grid, padding_mode="zeros", align_corners=False)
+        found = torch.cat([found, pixel[value.view(-1) > 0.5].to(torch.int32)])
+    return found
 
 
 def lit_pixels(mask: torch.Tensor, which: torch.Tensor, box: torch.Tensor, size: int, window_group: int = 64) -> torch.Tensor:

@@ -180,7 +180,7 @@ class SlotDecoder(nn.Module):
         The same picture as `forward` in eval mode, rounded to 8 bits (tested equal): with hard masks every
         pixel is exactly the background's colour or the last slot's that covers it. So each slot's lit pixels
         are its look's stamp (`stamps`) moved to its centre pixel, and the slots paint their 8-bit colours
-        over the background in slot order, as `forward` blends them.
+        over the background in slot order, as `forward` blends them (in C where the install built `_paint.c`).
         """
         if self.training:
             raise RuntimeError("draw() decodes; call eval() first")

@@ -28,8 +28,8 @@ LEAF*precision bits, from tables held as Python lists: a numpy scalar costs more
 A .vqg stream repeats each coded dim's table once per image, so the coder takes the few distinct tables
 and which one each symbol uses (`rows`). The benchmark's speed section measures what this costs.
 
-Decoding has a second implementation, in C (`_fast_decode.c`, built by setup.py where a C compiler is
-found): the same decoder on fixed-point numbers a little wider than the payload, with error bounds that
+Decoding has a second implementation, in C (`_fast_decode.c`, built by the install where a C compiler is
+found: pyproject.toml's ext-modules): the same decoder on fixed-point numbers a little wider than the payload, with error bounds that
 prove each symbol and the payload's canonical form, so it returns exactly what the code here returns. Where
 a proof fails (rare) or the extension is not built, the integers here decode, so the C file changes how
 fast a stream decodes, never what it decodes to or which payloads are refused (tests/coding/test_arithmetic.py).
@@ -42,7 +42,7 @@ import numpy as np
 
 from vqagan_lib.errors import VQAGanError
 
-try:  # the same decoder in C, built with the package where a C compiler is found (setup.py)
+try:  # the same decoder in C, built with the package where a C compiler is found (pyproject.toml)
     from vqagan_lib.coding import _fast_decode
 except ImportError:
     _fast_decode = None

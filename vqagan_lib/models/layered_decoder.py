@@ -9,7 +9,7 @@ from torch import nn
 from vqagan_lib.coding.images import to_pixels
 from vqagan_lib.models.networks import group_norm
 
-try:  # draw()'s painting in C, built with the package where a C compiler is found (pyproject.toml)
+try:  # draw()'s sampling and painting in C, built with the package where a C compiler is found (pyproject.toml)
     from vqagan_lib.models import _paint
 except ImportError:
     _paint = None
@@ -205,7 +205,7 @@ def lit_pixels_in_c(mask: torch.Tensor, which: torch.Tensor, box: torch.Tensor, 
     if n_unsure:
         pixel = torch.from_numpy(unsure[:n_unsure]).long()
         image, row, col = pixel // (s * s), pixel // s % s, pixel % s
-        grid = torch.stack([gx[image, col], gy[image, row]], dim=1)[:, None, None, :]  # (U,1,1,2)
+        grid = torch.stack([gx[image, col], gy[image, row]], dim=1)[:, None, None, :]  # (N,1,1,2): N unsure pixels
         value = nn.functional.grid_sample(mask[which[image]], grid, padding_mode="zeros", align_corners=False)
         found = torch.cat([found, pixel[value.view(-1) > 0.5].to(torch.int32)])
     return found
